@@ -96,7 +96,9 @@ class MissionItem:
     def __post_init__(self) -> None:
         # Normalise to the float32 the wire carries so a downloaded copy compares equal.
         for name in ("param1", "param2", "param3", "param4", "z"):
-            object.__setattr__(self, name, float(struct.unpack("<f", struct.pack("<f", getattr(self, name)))[0]))
+            object.__setattr__(
+                self, name, float(struct.unpack("<f", struct.pack("<f", getattr(self, name)))[0])
+            )
 
     @property
     def lat_deg(self) -> float:

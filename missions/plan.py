@@ -49,7 +49,9 @@ class PlanStats:
     coverage_pct: float  # area of the target under the footprints / target area, from the geometry
     area_m2: float = 0.0
     hover_points: int = 0
-    extra: dict[str, float] = field(default_factory=dict)  # kind-specific figures (litres, broadcast ratio, ...)
+    extra: dict[str, float] = field(
+        default_factory=dict
+    )  # kind-specific figures (litres, broadcast ratio, ...)
 
 
 @dataclass(frozen=True, slots=True)
