@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -60,11 +60,11 @@ class LocalFrame:
 
     def to_local(self, geom_wgs84: G) -> G:
         fwd = _transformers(self.epsg)[0]
-        return shapely.transform(geom_wgs84, lambda c: _apply(fwd, c))
+        return cast(G, shapely.transform(geom_wgs84, lambda c: _apply(fwd, c)))
 
     def to_wgs84(self, geom_local: G) -> G:
         inv = _transformers(self.epsg)[1]
-        return shapely.transform(geom_local, lambda c: _apply(inv, c))
+        return cast(G, shapely.transform(geom_local, lambda c: _apply(inv, c)))
 
 
 def _apply(tr: Transformer, coords: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
