@@ -1,0 +1,241 @@
+"""The drone registry: name, MAVLink endpoint and system id, signing key, home, capabilities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import asyncpg
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.api.deps import DroneManager, PoolDep, Reader
+from app.auth import Principal
+from app.db.repos import drones as repo
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.link.transport import parse_endpoint
+
+router = APIRouter(prefix="/drones", tags=["drones"])
+
+DroneId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraSpec(_Strict):
+    sensor_width_mm: float = Field(gt=0, le=100)
+    sensor_height_mm: float = Field(gt=0, le=100)
+    focal_length_mm: float = Field(gt=0, le=1000)
+    image_width_px: int = Field(gt=0, le=100_000)
+    image_height_px: int = Field(gt=0, le=100_000)
+    model: str | None = Field(default=None, max_length=100)
+
+
+class SpeakerSpec(_Strict):
+    level_db_at_1m: float = Field(ge=60, le=160, description="Sound pressure level at 1 m, dB(A)")
+    model: str | None = Field(default=None, max_length=100)
+
+
+class SprayerSpec(_Strict):
+    tank_l: float = Field(gt=0, le=100)
+    flow_l_per_min: float = Field(gt=0, le=50)
+    swath_m: float = Field(gt=0, le=30)
+
+
+class Capabilities(_Strict):
+    camera: CameraSpec | None = None
+    speaker: SpeakerSpec | None = None
+    sprayer: SprayerSpec | None = None
+    max_speed_mps: float = Field(default=12.0, gt=0, le=40)
+    battery_wh: float = Field(default=77.0, gt=0, le=5000)
+    endurance_min: float = Field(default=40.0, gt=0, le=600)
+
+
+class Home(_Strict):
+    lon_deg: float = Field(ge=-180, le=180)
+    lat_deg: float = Field(ge=-90, le=90)
+    alt_m: float = Field(default=0.0, ge=-500, le=9000, description="Ground altitude AMSL of the dock")
+
+
+class DroneIn(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["real", "sitl", "sim"] = "real"
+    endpoint: str = Field(
+        min_length=1, max_length=200, description="udpin:H:P, udpout:H:P, tcp:H:P or serial:DEV:BAUD"
+    )
+    sysid: int = Field(ge=1, le=255)
+    signing_key: str | None = Field(
+        default=None,
+        description="MAVLink 2 signing key, 64 hex characters (32 bytes); stored, never returned",
+    )
+    community_code: str | None = Field(default=None, max_length=64)
+    home: Home
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        parse_endpoint(v)  # raises ValueError naming the problem
+        return v
+
+    @field_validator("signing_key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            raw = bytes.fromhex(v)
+        except ValueError:
+            raise ValueError("must be hexadecimal") from None
+        if len(raw) != 32:
+            raise ValueError(f"must be 32 bytes (64 hex characters), got {len(raw)} bytes")
+        return v
+
+
+class DronePatch(_Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    endpoint: str | None = Field(default=None, min_length=1, max_length=200)
+    sysid: int | None = Field(default=None, ge=1, le=255)
+    signing_key: str | None = None
+    clear_signing_key: bool = False
+    community_code: str | None = Field(default=None, max_length=64)
+    home: Home | None = None
+    capabilities: Capabilities | None = None
+
+    _endpoint = field_validator("endpoint")(DroneIn._endpoint.__func__)  # type: ignore[attr-defined]
+    _key = field_validator("signing_key")(DroneIn._key.__func__)  # type: ignore[attr-defined]
+
+
+class DroneOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    endpoint: str
+    sysid: int
+    signing: bool = Field(description="Whether a signing key is set (the key itself is never returned)")
+    community_code: str | None
+    home: Home
+    capabilities: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+def drone_out(r: asyncpg.Record) -> DroneOut:
+    return DroneOut(
+        id=r["id"],
+        name=r["name"],
+        kind=r["kind"],
+        endpoint=r["endpoint"],
+        sysid=r["sysid"],
+        signing=r["signing"],
+        community_code=r["community_code"],
+        home=Home(lon_deg=r["home_lon_deg"], lat_deg=r["home_lat_deg"], alt_m=r["home_alt_m"]),
+        capabilities=r["capabilities"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _check_scope(principal: Principal, community_code: str | None) -> None:
+    if not principal.sees_community(community_code):
+        raise Forbidden(
+            "token is scoped to communities "
+            f"{', '.join(sorted(principal.communities or ()))}: community_code must be one of them"
+        )
+
+
+async def _write(conn: asyncpg.Connection, fn: Any, *args: Any) -> asyncpg.Record | None:
+    """Run a registry write, turning constraint failures into 409/422 with the field named."""
+    try:
+        row: asyncpg.Record | None = await fn(conn, *args)
+    except asyncpg.UniqueViolationError as exc:
+        field = "name" if "name" in (exc.constraint_name or "") else "endpoint, sysid"
+        raise Conflict(
+            f"{field}: another drone already has this {field}", details=[{"field": field}]
+        ) from None
+    except asyncpg.ForeignKeyViolationError:
+        raise ValidationFailed(
+            "community_code: unknown community",
+            details=[{"field": "community_code", "problem": "unknown community"}],
+        ) from None
+    return row
+
+
+async def load_visible(conn: asyncpg.Connection, principal: Principal, drone_id: int) -> asyncpg.Record:
+    row = await repo.get(conn, drone_id)
+    if row is None or not principal.sees_community(row["community_code"]):
+        raise NotFound(f"drone {drone_id} not found")
+    return row
+
+
+@router.post("", status_code=201, response_model=DroneOut)
+async def register_drone(pool: PoolDep, principal: DroneManager, body: DroneIn) -> DroneOut:
+    _check_scope(principal, body.community_code)
+    values = {
+        "name": body.name,
+        "kind": body.kind,
+        "endpoint": body.endpoint,
+        "sysid": body.sysid,
+        "signing_key": bytes.fromhex(body.signing_key) if body.signing_key else None,
+        "community_code": body.community_code,
+        "home_lon_deg": body.home.lon_deg,
+        "home_lat_deg": body.home.lat_deg,
+        "home_alt_m": body.home.alt_m,
+        "capabilities": body.capabilities.model_dump(),
+    }
+    async with pool.acquire() as conn:
+        row = await _write(conn, repo.insert, values)
+    assert row is not None
+    return drone_out(row)
+
+
+@router.get("", response_model=list[DroneOut])
+async def list_drones(pool: PoolDep, principal: Reader) -> list[DroneOut]:
+    scope = None if principal.communities is None else sorted(principal.communities)
+    async with pool.acquire() as conn:
+        return [drone_out(r) for r in await repo.list_all(conn, scope)]
+
+
+@router.get("/{drone_id}", response_model=DroneOut)
+async def get_drone(pool: PoolDep, principal: Reader, drone_id: DroneId) -> DroneOut:
+    async with pool.acquire() as conn:
+        return drone_out(await load_visible(conn, principal, drone_id))
+
+
+@router.patch("/{drone_id}", response_model=DroneOut)
+async def update_drone(
+    pool: PoolDep, principal: DroneManager, drone_id: DroneId, body: DronePatch
+) -> DroneOut:
+    values: dict[str, Any] = {}
+    for key in ("name", "endpoint", "sysid"):
+        if getattr(body, key) is not None:
+            values[key] = getattr(body, key)
+    if "community_code" in body.model_fields_set:
+        _check_scope(principal, body.community_code)
+        values["community_code"] = body.community_code
+    if body.signing_key is not None:
+        values["signing_key"] = bytes.fromhex(body.signing_key)
+    elif body.clear_signing_key:
+        values["signing_key"] = None
+    if body.home is not None:
+        values.update(
+            home_lon_deg=body.home.lon_deg, home_lat_deg=body.home.lat_deg, home_alt_m=body.home.alt_m
+        )
+    if body.capabilities is not None:
+        values["capabilities"] = body.capabilities.model_dump()
+    async with pool.acquire() as conn, conn.transaction():
+        current = await load_visible(conn, principal, drone_id)
+        if not values:
+            return drone_out(current)
+        row = await _write(conn, repo.update, drone_id, values)
+    assert row is not None
+    return drone_out(row)
+
+
+@router.delete("/{drone_id}", status_code=204)
+async def delete_drone(pool: PoolDep, principal: DroneManager, drone_id: DroneId) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await load_visible(conn, principal, drone_id)
+        await repo.delete(conn, drone_id)

@@ -1,0 +1,129 @@
+TABLE api_tokens
+  COLUMN id bigint NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN prefix text NOT NULL
+  COLUMN token_hash bytea NOT NULL
+  COLUMN role text NOT NULL
+  COLUMN communities _text NULL
+  COLUMN created_by bigint NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN last_used_at timestamp with time zone NULL
+  COLUMN revoked_at timestamp with time zone NULL
+TABLE communities
+  COLUMN code text NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN street_code text NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE district_settings
+  COLUMN singleton boolean NOT NULL DEFAULT true
+  COLUMN ceiling_m double precision NOT NULL DEFAULT 120
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE drones
+  COLUMN id bigint NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN kind text NOT NULL DEFAULT 'real'::text
+  COLUMN endpoint text NOT NULL
+  COLUMN sysid integer NOT NULL
+  COLUMN signing_key bytea NULL
+  COLUMN community_code text NULL
+  COLUMN home_lon_deg double precision NOT NULL
+  COLUMN home_lat_deg double precision NOT NULL
+  COLUMN home_alt_m double precision NOT NULL DEFAULT 0
+  COLUMN capabilities jsonb NOT NULL DEFAULT '{}'::jsonb
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE grids
+  COLUMN code text NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN community_code text NOT NULL
+  COLUMN worker_name text NULL
+  COLUMN worker_phone text NULL
+  COLUMN boundary jsonb NOT NULL
+  COLUMN min_lon_deg double precision NOT NULL
+  COLUMN min_lat_deg double precision NOT NULL
+  COLUMN max_lon_deg double precision NOT NULL
+  COLUMN max_lat_deg double precision NOT NULL
+  COLUMN area_m2 double precision NOT NULL
+  COLUMN vertex_count integer NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE schema_migrations
+  COLUMN version integer NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN applied_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE streets
+  COLUMN code text NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE zones
+  COLUMN code text NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN kind text NOT NULL
+  COLUMN polygon jsonb NULL
+  COLUMN center_lon_deg double precision NULL
+  COLUMN center_lat_deg double precision NULL
+  COLUMN radius_m double precision NULL
+  COLUMN min_alt_m double precision NULL
+  COLUMN max_alt_m double precision NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+CONSTRAINT api_tokens.api_tokens_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
+CONSTRAINT api_tokens.api_tokens_name_check CHECK (length(name) >= 1 AND length(name) <= 100)
+CONSTRAINT api_tokens.api_tokens_pkey PRIMARY KEY (id)
+CONSTRAINT api_tokens.api_tokens_role_check CHECK (role = ANY (ARRAY['viewer'::text, 'operator'::text, 'tester'::text, 'admin'::text]))
+CONSTRAINT api_tokens.api_tokens_token_hash_key UNIQUE (token_hash)
+CONSTRAINT communities.communities_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
+CONSTRAINT communities.communities_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
+CONSTRAINT communities.communities_pkey PRIMARY KEY (code)
+CONSTRAINT communities.communities_street_code_fkey FOREIGN KEY (street_code) REFERENCES streets(code) ON UPDATE CASCADE
+CONSTRAINT district_settings.district_settings_ceiling_m_check CHECK (ceiling_m > 0::double precision AND ceiling_m <= 1000::double precision)
+CONSTRAINT district_settings.district_settings_pkey PRIMARY KEY (singleton)
+CONSTRAINT district_settings.district_settings_singleton_check CHECK (singleton)
+CONSTRAINT drones.drones_community_code_fkey FOREIGN KEY (community_code) REFERENCES communities(code) ON UPDATE CASCADE
+CONSTRAINT drones.drones_endpoint_sysid_key UNIQUE (endpoint, sysid)
+CONSTRAINT drones.drones_home_lat_deg_check CHECK (home_lat_deg >= '-90'::integer::double precision AND home_lat_deg <= 90::double precision)
+CONSTRAINT drones.drones_home_lon_deg_check CHECK (home_lon_deg >= '-180'::integer::double precision AND home_lon_deg <= 180::double precision)
+CONSTRAINT drones.drones_kind_check CHECK (kind = ANY (ARRAY['real'::text, 'sitl'::text, 'sim'::text]))
+CONSTRAINT drones.drones_name_check CHECK (length(name) >= 1 AND length(name) <= 100)
+CONSTRAINT drones.drones_name_key UNIQUE (name)
+CONSTRAINT drones.drones_pkey PRIMARY KEY (id)
+CONSTRAINT drones.drones_signing_key_check CHECK (signing_key IS NULL OR length(signing_key) = 32)
+CONSTRAINT drones.drones_sysid_check CHECK (sysid >= 1 AND sysid <= 255)
+CONSTRAINT grids.grids_area_m2_check CHECK (area_m2 > 0::double precision)
+CONSTRAINT grids.grids_check CHECK (min_lon_deg <= max_lon_deg AND min_lat_deg <= max_lat_deg)
+CONSTRAINT grids.grids_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
+CONSTRAINT grids.grids_community_code_fkey FOREIGN KEY (community_code) REFERENCES communities(code) ON UPDATE CASCADE
+CONSTRAINT grids.grids_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
+CONSTRAINT grids.grids_pkey PRIMARY KEY (code)
+CONSTRAINT grids.grids_vertex_count_check CHECK (vertex_count >= 4)
+CONSTRAINT schema_migrations.schema_migrations_pkey PRIMARY KEY (version)
+CONSTRAINT streets.streets_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
+CONSTRAINT streets.streets_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
+CONSTRAINT streets.streets_pkey PRIMARY KEY (code)
+CONSTRAINT zones.zones_center_lat_deg_check CHECK (center_lat_deg >= '-90'::integer::double precision AND center_lat_deg <= 90::double precision)
+CONSTRAINT zones.zones_center_lon_deg_check CHECK (center_lon_deg >= '-180'::integer::double precision AND center_lon_deg <= 180::double precision)
+CONSTRAINT zones.zones_check CHECK ((polygon IS NULL) = (radius_m IS NOT NULL))
+CONSTRAINT zones.zones_check1 CHECK ((radius_m IS NULL) = (center_lon_deg IS NULL) AND (radius_m IS NULL) = (center_lat_deg IS NULL))
+CONSTRAINT zones.zones_check2 CHECK (min_alt_m IS NULL OR max_alt_m IS NULL OR min_alt_m < max_alt_m)
+CONSTRAINT zones.zones_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
+CONSTRAINT zones.zones_kind_check CHECK (kind = ANY (ARRAY['inclusion'::text, 'exclusion'::text, 'quiet'::text, 'no_photo'::text, 'no_spray'::text]))
+CONSTRAINT zones.zones_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
+CONSTRAINT zones.zones_pkey PRIMARY KEY (code)
+CONSTRAINT zones.zones_radius_m_check CHECK (radius_m > 0::double precision)
+INDEX api_tokens.api_tokens_pkey CREATE UNIQUE INDEX api_tokens_pkey ON api_tokens USING btree (id)
+INDEX api_tokens.api_tokens_token_hash_key CREATE UNIQUE INDEX api_tokens_token_hash_key ON api_tokens USING btree (token_hash)
+INDEX communities.communities_pkey CREATE UNIQUE INDEX communities_pkey ON communities USING btree (code)
+INDEX communities.communities_street_idx CREATE INDEX communities_street_idx ON communities USING btree (street_code)
+INDEX district_settings.district_settings_pkey CREATE UNIQUE INDEX district_settings_pkey ON district_settings USING btree (singleton)
+INDEX drones.drones_community_idx CREATE INDEX drones_community_idx ON drones USING btree (community_code)
+INDEX drones.drones_endpoint_sysid_key CREATE UNIQUE INDEX drones_endpoint_sysid_key ON drones USING btree (endpoint, sysid)
+INDEX drones.drones_name_key CREATE UNIQUE INDEX drones_name_key ON drones USING btree (name)
+INDEX drones.drones_pkey CREATE UNIQUE INDEX drones_pkey ON drones USING btree (id)
+INDEX grids.grids_community_idx CREATE INDEX grids_community_idx ON grids USING btree (community_code)
+INDEX grids.grids_pkey CREATE UNIQUE INDEX grids_pkey ON grids USING btree (code)
+INDEX schema_migrations.schema_migrations_pkey CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version)
+INDEX streets.streets_pkey CREATE UNIQUE INDEX streets_pkey ON streets USING btree (code)
+INDEX zones.zones_kind_idx CREATE INDEX zones_kind_idx ON zones USING btree (kind)
+INDEX zones.zones_pkey CREATE UNIQUE INDEX zones_pkey ON zones USING btree (code)

@@ -1,0 +1,60 @@
+"""The FastAPI application factory and its lifespan.
+
+The lifespan opens, in order: the database (embedded or DATABASE_URL) and its migrations, the
+optional sample district, and closes them in reverse. Nothing starts at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import drones, geofences, grids, health, tokens
+from app.config import Settings, get_settings
+from app.db.migrate import migrate
+from app.db.pool import open_database
+from app.errors import install_error_handlers
+from app.limits import BodySizeLimit
+from app.services.sample import load_sample_district
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = await open_database(settings)
+        try:
+            async with db.pool.acquire() as conn:
+                await migrate(conn)
+            if settings.load_sample_district:
+                await load_sample_district(db.pool)
+            app.state.db = db
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title="AeroGrid",
+        version="0.1.0",
+        summary="Drones as aerial grid members: grids, geofences, drones, missions, live command center.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    for router in (
+        health.router,
+        tokens.router,
+        grids.router,
+        grids.communities_router,
+        geofences.router,
+        drones.router,
+    ):
+        app.include_router(router)
+    return app

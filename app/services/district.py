@@ -1,0 +1,262 @@
+"""District use cases: import/export grids and zones, all or nothing.
+
+Parsing and validation (geofences.geojson) run off the event loop; a document with any problem
+raises ValidationFailed listing every problem and nothing is written. Writes for one import
+happen in one transaction, so a failure half way (a lost connection, a constraint) leaves the
+previous state untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
+
+from app.auth import Principal
+from app.db.repos import district as repo
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from geofences.crs import CoordinateSystem
+from geofences.frame import LocalFrame
+from geofences.geojson import (
+    GeoJSONError,
+    GridFeature,
+    Overlap,
+    find_overlaps,
+    geometry_to_geojson,
+    parse_grids,
+    parse_zones,
+)
+from geofences.model import Circle, FenceSet, Zone, ZoneKind
+
+MAX_VERTICES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    imported: int
+    created: int
+    updated: int
+    overlaps: tuple[Overlap, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredGrid:
+    """A grid already in the database, as find_overlaps needs it."""
+
+    code: str
+    geometry: Polygon | MultiPolygon
+
+
+def _problems_error(exc: GeoJSONError) -> ValidationFailed:
+    details = [
+        {"index": p.index, "code": p.code, "field": p.field, "problem": p.message} for p in exc.problems
+    ]
+    first = exc.problems[0]
+    where = f"feature {first.index}" if first.index is not None else "document"
+    if first.code:
+        where += f" (code {first.code})"
+    more = f" (and {len(exc.problems) - 1} more problems)" if len(exc.problems) > 1 else ""
+    return ValidationFailed(f"{where}: {first.field}: {first.message}{more}", details=details)
+
+
+def _grid_row(f: GridFeature) -> tuple[Any, ...]:
+    geom = f.geometry
+    min_lon, min_lat, max_lon, max_lat = geom.bounds
+    area_m2 = LocalFrame.for_geometry(geom).to_local(geom).area
+    vertices = int(shapely.get_num_coordinates(geom))
+    return (
+        f.code,
+        f.name,
+        f.community_code,
+        f.worker_name,
+        f.worker_phone,
+        geometry_to_geojson(geom),
+        min_lon,
+        min_lat,
+        max_lon,
+        max_lat,
+        area_m2,
+        vertices,
+    )
+
+
+async def import_grids(
+    pool: asyncpg.Pool, doc: object, *, crs: CoordinateSystem | None, principal: Principal
+) -> ImportReport:
+    try:
+        features = await asyncio.to_thread(parse_grids, doc, crs=crs, max_vertices=MAX_VERTICES)
+    except GeoJSONError as exc:
+        raise _problems_error(exc) from None
+    outside = sorted({f.community_code for f in features if not principal.sees_community(f.community_code)})
+    if outside:
+        raise Forbidden(f"token is not scoped to communities {', '.join(outside)}")
+    streets = sorted({(f.street_code, f.street_name) for f in features})
+    communities = sorted({(f.community_code, f.community_name, f.street_code) for f in features})
+    _check_consistent(streets, "street", features)
+    _check_consistent([(c, n) for c, n, _ in communities], "community", features)
+    rows = await asyncio.to_thread(lambda: [_grid_row(f) for f in features])
+    async with pool.acquire() as conn, conn.transaction():
+        existing = {r["code"] for r in await conn.fetch("SELECT code FROM grids")}
+        await repo.upsert_streets(conn, streets)
+        await repo.upsert_communities(conn, communities)
+        await repo.upsert_grids(conn, rows)
+        imported_codes = {f.code for f in features}
+        others = [
+            _StoredGrid(r["code"], shape(r["boundary"]))
+            for r in await conn.fetch("SELECT code, boundary FROM grids")
+            if r["code"] not in imported_codes
+        ]
+    overlaps = await asyncio.to_thread(find_overlaps, [*features, *others])
+    relevant = tuple(o for o in overlaps if o.code_a in imported_codes or o.code_b in imported_codes)
+    created = len(imported_codes - existing)
+    return ImportReport(
+        imported=len(features), created=created, updated=len(features) - created, overlaps=relevant
+    )
+
+
+def _check_consistent(pairs: Sequence[tuple[str, str]], what: str, features: Sequence[GridFeature]) -> None:
+    """One code must carry one name within a document; two names for one code is an error."""
+    names: dict[str, str] = {}
+    for code, name in pairs:
+        if code in names and names[code] != name:
+            raise ValidationFailed(
+                f"{what} code {code} has two names in this document: {names[code]!r} and {name!r}",
+                details=[{"field": f"{what}_name", "code": code, "problem": "conflicting names"}],
+            )
+        names[code] = name
+
+
+def grid_feature_json(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": r["code"],
+        "geometry": r["boundary"],
+        "properties": {
+            "code": r["code"],
+            "name": r["name"],
+            "community_code": r["community_code"],
+            "community_name": r["community_name"],
+            "street_code": r["street_code"],
+            "street_name": r["street_name"],
+            "worker_name": r["worker_name"],
+            "worker_phone": r["worker_phone"],
+            "area_m2": round(r["area_m2"], 1),
+        },
+    }
+
+
+def _zone_row(z: Zone) -> tuple[Any, ...]:
+    if z.circle is not None:
+        return (
+            z.zone_id,
+            z.name,
+            z.kind.value,
+            None,
+            z.circle.lon_deg,
+            z.circle.lat_deg,
+            z.circle.radius_m,
+            z.min_alt_m,
+            z.max_alt_m,
+        )
+    assert z.polygon is not None
+    return (
+        z.zone_id,
+        z.name,
+        z.kind.value,
+        geometry_to_geojson(z.polygon),
+        None,
+        None,
+        None,
+        z.min_alt_m,
+        z.max_alt_m,
+    )
+
+
+def _require_district_wide(principal: Principal) -> None:
+    if principal.communities is not None:
+        raise Forbidden("geofences are district-wide: changing them needs a token without a community scope")
+
+
+async def import_zones(
+    pool: asyncpg.Pool, doc: object, *, crs: CoordinateSystem | None, principal: Principal
+) -> ImportReport:
+    _require_district_wide(principal)
+    try:
+        features = await asyncio.to_thread(parse_zones, doc, crs=crs, max_vertices=MAX_VERTICES)
+    except GeoJSONError as exc:
+        raise _problems_error(exc) from None
+    rows = [_zone_row(f.zone) for f in features]
+    async with pool.acquire() as conn, conn.transaction():
+        existing = {r["code"] for r in await conn.fetch("SELECT code FROM zones")}
+        await repo.upsert_zones(conn, rows)
+    created = len({r[0] for r in rows} - existing)
+    return ImportReport(imported=len(rows), created=created, updated=len(rows) - created, overlaps=())
+
+
+def parse_one_zone(feature: object, *, crs: CoordinateSystem | None) -> Zone:
+    """Validate a single zone given as a GeoJSON Feature (the CRUD endpoints' body)."""
+    try:
+        parsed = parse_zones({"type": "FeatureCollection", "features": [feature]}, crs=crs)
+    except GeoJSONError as exc:
+        raise _problems_error(exc) from None
+    return parsed[0].zone
+
+
+async def create_zone(pool: asyncpg.Pool, zone: Zone, principal: Principal) -> None:
+    _require_district_wide(principal)
+    async with pool.acquire() as conn:
+        if not await repo.insert_zone(conn, _zone_row(zone)):
+            raise Conflict(f"zone {zone.zone_id} exists already; use PUT to replace it")
+
+
+async def replace_zone(pool: asyncpg.Pool, zone: Zone, principal: Principal) -> None:
+    _require_district_wide(principal)
+    async with pool.acquire() as conn:
+        if not await repo.replace_zone(conn, _zone_row(zone)):
+            raise NotFound(f"zone {zone.zone_id} not found")
+
+
+def zone_feature_json(r: asyncpg.Record) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "code": r["code"],
+        "name": r["name"],
+        "kind": r["kind"],
+        "min_alt_m": r["min_alt_m"],
+        "max_alt_m": r["max_alt_m"],
+    }
+    if r["radius_m"] is not None:
+        geometry: dict[str, Any] = {
+            "type": "Point",
+            "coordinates": [r["center_lon_deg"], r["center_lat_deg"]],
+        }
+        props["radius_m"] = r["radius_m"]
+    else:
+        geometry = r["polygon"]
+    return {"type": "Feature", "id": r["code"], "geometry": geometry, "properties": props}
+
+
+def zone_from_row(r: asyncpg.Record) -> Zone:
+    circle = (
+        Circle(r["center_lon_deg"], r["center_lat_deg"], r["radius_m"]) if r["radius_m"] is not None else None
+    )
+    polygon = shape(r["polygon"]) if r["polygon"] is not None else None
+    return Zone(
+        zone_id=r["code"],
+        name=r["name"],
+        kind=ZoneKind(r["kind"]),
+        polygon=polygon,  # type: ignore[arg-type]
+        circle=circle,
+        min_alt_m=r["min_alt_m"],
+        max_alt_m=r["max_alt_m"],
+    )
+
+
+async def load_fences(conn: asyncpg.Connection) -> FenceSet:
+    """Every zone and the district ceiling, as the planning core's FenceSet."""
+    zones = tuple(zone_from_row(r) for r in await repo.list_zones(conn))
+    return FenceSet(zones=zones, ceiling_m=await repo.get_ceiling_m(conn))

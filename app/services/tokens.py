@@ -1,0 +1,37 @@
+"""Creating and revoking API tokens (used by the API and by `aerogrid token create`)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.auth import Role, new_token
+from app.db.repos import tokens as repo
+
+
+async def create(
+    conn: asyncpg.Connection,
+    *,
+    name: str,
+    role: Role,
+    communities: list[str] | None,
+    created_by: int | None,
+) -> tuple[str, asyncpg.Record]:
+    token, prefix, token_hash = new_token()
+    row = await repo.insert(
+        conn,
+        name=name,
+        prefix=prefix,
+        token_hash=token_hash,
+        role=role,
+        communities=sorted(set(communities)) if communities is not None else None,
+        created_by=created_by,
+    )
+    return token, row
+
+
+async def list_all(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await repo.list_all(conn)
+
+
+async def revoke(conn: asyncpg.Connection, token_id: int) -> None:
+    await repo.revoke(conn, token_id)
