@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.deps import DroneManager, PoolDep, Reader
 from app.auth import Principal
+from app.db.conn import Conn
 from app.db.repos import drones as repo
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.link.transport import parse_endpoint
@@ -146,7 +147,7 @@ def _check_scope(principal: Principal, community_code: str | None) -> None:
         )
 
 
-async def _write(conn: asyncpg.Connection, fn: Any, *args: Any) -> asyncpg.Record | None:
+async def _write(conn: Conn, fn: Any, *args: Any) -> asyncpg.Record | None:
     """Run a registry write, turning constraint failures into 409/422 with the field named."""
     try:
         row: asyncpg.Record | None = await fn(conn, *args)
@@ -163,7 +164,7 @@ async def _write(conn: asyncpg.Connection, fn: Any, *args: Any) -> asyncpg.Recor
     return row
 
 
-async def load_visible(conn: asyncpg.Connection, principal: Principal, drone_id: int) -> asyncpg.Record:
+async def load_visible(conn: Conn, principal: Principal, drone_id: int) -> asyncpg.Record:
     row = await repo.get(conn, drone_id)
     if row is None or not principal.sees_community(row["community_code"]):
         raise NotFound(f"drone {drone_id} not found")

@@ -22,10 +22,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server and return its connection URI."""
-        import pgserver
+        from pgserver import get_server  # type: ignore[attr-defined]
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
         uri: str = self._server.get_uri()
         log.info("embedded PostgreSQL running in %s", self.pgdata)
         return uri

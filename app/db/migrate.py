@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-import asyncpg
+from app.db.conn import Conn
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def load_migrations() -> tuple[Migration, ...]:
     return tuple(found)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: Conn) -> list[int]:
     """Apply pending migrations; returns the versions applied now."""
     applied_now: list[int] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
@@ -89,7 +89,7 @@ FROM pg_indexes WHERE schemaname = current_schema() ORDER BY tablename, indexnam
 """
 
 
-async def describe_schema(conn: asyncpg.Connection) -> str:
+async def describe_schema(conn: Conn) -> str:
     """The current schema as stable text: tables with columns, constraints and indexes."""
     lines: list[str] = []
     table = None

@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from app.auth import Principal
+from app.db.conn import Conn
 from app.db.repos import district as repo
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from geofences.crs import CoordinateSystem
@@ -249,14 +250,14 @@ def zone_from_row(r: asyncpg.Record) -> Zone:
         zone_id=r["code"],
         name=r["name"],
         kind=ZoneKind(r["kind"]),
-        polygon=polygon,  # type: ignore[arg-type]
+        polygon=polygon,
         circle=circle,
         min_alt_m=r["min_alt_m"],
         max_alt_m=r["max_alt_m"],
     )
 
 
-async def load_fences(conn: asyncpg.Connection) -> FenceSet:
+async def load_fences(conn: Conn) -> FenceSet:
     """Every zone and the district ceiling, as the planning core's FenceSet."""
     zones = tuple(zone_from_row(r) for r in await repo.list_zones(conn))
     return FenceSet(zones=zones, ceiling_m=await repo.get_ceiling_m(conn))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncpg
 
 from app.auth import Role, new_token
+from app.db.conn import Conn
 from app.db.repos import tokens as repo
 
 
 async def create(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     name: str,
     role: Role,
@@ -29,9 +30,9 @@ async def create(
     return token, row
 
 
-async def list_all(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def list_all(conn: Conn) -> list[asyncpg.Record]:
     return await repo.list_all(conn)
 
 
-async def revoke(conn: asyncpg.Connection, token_id: int) -> None:
+async def revoke(conn: Conn, token_id: int) -> None:
     await repo.revoke(conn, token_id)

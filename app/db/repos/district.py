@@ -7,13 +7,15 @@ from typing import Any
 
 import asyncpg
 
+from app.db.conn import Conn
+
 GRID_COLS = """g.code, g.name, g.community_code, c.name AS community_name, c.street_code,
     s.name AS street_name, g.worker_name, g.worker_phone, g.boundary, g.area_m2, g.vertex_count,
     g.min_lon_deg, g.min_lat_deg, g.max_lon_deg, g.max_lat_deg, g.created_at, g.updated_at"""
 GRID_FROM = "grids g JOIN communities c ON c.code = g.community_code JOIN streets s ON s.code = c.street_code"
 
 
-async def upsert_streets(conn: asyncpg.Connection, rows: Sequence[tuple[str, str]]) -> None:
+async def upsert_streets(conn: Conn, rows: Sequence[tuple[str, str]]) -> None:
     await conn.executemany(
         """INSERT INTO streets (code, name) VALUES ($1, $2)
            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
@@ -22,7 +24,7 @@ async def upsert_streets(conn: asyncpg.Connection, rows: Sequence[tuple[str, str
     )
 
 
-async def upsert_communities(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str]]) -> None:
+async def upsert_communities(conn: Conn, rows: Sequence[tuple[str, str, str]]) -> None:
     await conn.executemany(
         """INSERT INTO communities (code, name, street_code) VALUES ($1, $2, $3)
            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, street_code = EXCLUDED.street_code,
@@ -33,7 +35,7 @@ async def upsert_communities(conn: asyncpg.Connection, rows: Sequence[tuple[str,
     )
 
 
-async def upsert_grids(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+async def upsert_grids(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows: (code, name, community_code, worker_name, worker_phone, boundary, min_lon, min_lat,
     max_lon, max_lat, area_m2, vertex_count). Unchanged rows are left alone (idempotent re-import)."""
     await conn.executemany(
@@ -54,7 +56,7 @@ async def upsert_grids(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]
 
 
 async def list_grids(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     community: str | None = None,
     street: str | None = None,
@@ -73,19 +75,19 @@ async def list_grids(
     return rows
 
 
-async def get_grid(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+async def get_grid(conn: Conn, code: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {GRID_COLS} FROM {GRID_FROM} WHERE g.code = $1", code
     )
     return row
 
 
-async def delete_grid(conn: asyncpg.Connection, code: str) -> bool:
+async def delete_grid(conn: Conn, code: str) -> bool:
     return await conn.fetchval("DELETE FROM grids WHERE code = $1 RETURNING true", code) is True
 
 
 async def list_communities(
-    conn: asyncpg.Connection, communities_scope: Sequence[str] | None = None
+    conn: Conn, communities_scope: Sequence[str] | None = None
 ) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT c.code, c.name, c.street_code, s.name AS street_name,
@@ -102,7 +104,7 @@ ZONE_COLS = """code, name, kind, polygon, center_lon_deg, center_lat_deg, radius
     created_at, updated_at"""
 
 
-async def upsert_zones(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+async def upsert_zones(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows: (code, name, kind, polygon, center_lon, center_lat, radius_m, min_alt_m, max_alt_m)."""
     await conn.executemany(
         """INSERT INTO zones (code, name, kind, polygon, center_lon_deg, center_lat_deg, radius_m,
@@ -120,7 +122,7 @@ async def upsert_zones(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]
     )
 
 
-async def insert_zone(conn: asyncpg.Connection, row: tuple[Any, ...]) -> bool:
+async def insert_zone(conn: Conn, row: tuple[Any, ...]) -> bool:
     """Insert one zone; False when the code exists already."""
     ok = await conn.fetchval(
         """INSERT INTO zones (code, name, kind, polygon, center_lon_deg, center_lat_deg, radius_m,
@@ -131,7 +133,7 @@ async def insert_zone(conn: asyncpg.Connection, row: tuple[Any, ...]) -> bool:
     return ok is True
 
 
-async def replace_zone(conn: asyncpg.Connection, row: tuple[Any, ...]) -> bool:
+async def replace_zone(conn: Conn, row: tuple[Any, ...]) -> bool:
     ok = await conn.fetchval(
         """UPDATE zones SET name = $2, kind = $3, polygon = $4, center_lon_deg = $5, center_lat_deg = $6,
                radius_m = $7, min_alt_m = $8, max_alt_m = $9, updated_at = now()
@@ -141,26 +143,26 @@ async def replace_zone(conn: asyncpg.Connection, row: tuple[Any, ...]) -> bool:
     return ok is True
 
 
-async def list_zones(conn: asyncpg.Connection, kind: str | None = None) -> list[asyncpg.Record]:
+async def list_zones(conn: Conn, kind: str | None = None) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {ZONE_COLS} FROM zones WHERE $1::text IS NULL OR kind = $1 ORDER BY code", kind
     )
     return rows
 
 
-async def get_zone(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+async def get_zone(conn: Conn, code: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(f"SELECT {ZONE_COLS} FROM zones WHERE code = $1", code)
     return row
 
 
-async def delete_zone(conn: asyncpg.Connection, code: str) -> bool:
+async def delete_zone(conn: Conn, code: str) -> bool:
     return await conn.fetchval("DELETE FROM zones WHERE code = $1 RETURNING true", code) is True
 
 
-async def get_ceiling_m(conn: asyncpg.Connection) -> float:
+async def get_ceiling_m(conn: Conn) -> float:
     value: float = await conn.fetchval("SELECT ceiling_m FROM district_settings")
     return value
 
 
-async def set_ceiling_m(conn: asyncpg.Connection, ceiling_m: float) -> None:
+async def set_ceiling_m(conn: Conn, ceiling_m: float) -> None:
     await conn.execute("UPDATE district_settings SET ceiling_m = $1, updated_at = now()", ceiling_m)

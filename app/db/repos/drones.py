@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from app.db.conn import Conn
+
 PUBLIC_COLS = """id, name, kind, endpoint, sysid, signing_key IS NOT NULL AS signing, community_code,
     home_lon_deg, home_lat_deg, home_alt_m, capabilities, created_at, updated_at"""
 
@@ -24,17 +26,18 @@ _FIELDS = (
 )
 
 
-async def insert(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
+async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:
     cols = ", ".join(_FIELDS)
     params = ", ".join(f"${i}" for i in range(1, len(_FIELDS) + 1))
-    row: asyncpg.Record = await conn.fetchrow(
+    row = await conn.fetchrow(
         f"INSERT INTO drones ({cols}) VALUES ({params}) RETURNING {PUBLIC_COLS}",
         *(values[f] for f in _FIELDS),
     )
+    assert row is not None  # INSERT ... RETURNING always yields the row
     return row
 
 
-async def update(conn: asyncpg.Connection, drone_id: int, values: dict[str, Any]) -> asyncpg.Record | None:
+async def update(conn: Conn, drone_id: int, values: dict[str, Any]) -> asyncpg.Record | None:
     """Update the given fields (keys must be among the registry's columns)."""
     keys = [k for k in _FIELDS if k in values]
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(keys, start=2))
@@ -46,16 +49,14 @@ async def update(conn: asyncpg.Connection, drone_id: int, values: dict[str, Any]
     return row
 
 
-async def get(conn: asyncpg.Connection, drone_id: int) -> asyncpg.Record | None:
+async def get(conn: Conn, drone_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {PUBLIC_COLS} FROM drones WHERE id = $1", drone_id
     )
     return row
 
 
-async def list_all(
-    conn: asyncpg.Connection, communities_scope: Sequence[str] | None = None
-) -> list[asyncpg.Record]:
+async def list_all(conn: Conn, communities_scope: Sequence[str] | None = None) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT {PUBLIC_COLS} FROM drones
             WHERE $1::text[] IS NULL OR community_code = ANY($1) ORDER BY id""",
@@ -64,7 +65,7 @@ async def list_all(
     return rows
 
 
-async def link_configs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def link_configs(conn: Conn) -> list[asyncpg.Record]:
     """What the link manager needs to connect every drone, signing key included."""
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT id, name, kind, endpoint, sysid, signing_key FROM drones ORDER BY id"
@@ -72,5 +73,5 @@ async def link_configs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return rows
 
 
-async def delete(conn: asyncpg.Connection, drone_id: int) -> bool:
+async def delete(conn: Conn, drone_id: int) -> bool:
     return await conn.fetchval("DELETE FROM drones WHERE id = $1 RETURNING true", drone_id) is True

@@ -7,12 +7,13 @@ from typing import Any
 import asyncpg
 
 from app.auth import Principal, Role
+from app.db.conn import Conn
 
 _COLS = "id, name, prefix, role, communities, created_by, created_at, last_used_at, revoked_at"
 
 
 async def insert(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     name: str,
     prefix: str,
@@ -21,7 +22,7 @@ async def insert(
     communities: list[str] | None,
     created_by: int | None,
 ) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
+    row = await conn.fetchrow(
         f"""INSERT INTO api_tokens (name, prefix, token_hash, role, communities, created_by)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLS}""",
         name,
@@ -31,10 +32,11 @@ async def insert(
         communities,
         created_by,
     )
+    assert row is not None  # INSERT ... RETURNING always yields the row
     return row
 
 
-async def principal_for_hash(conn: asyncpg.Connection, token_hash: bytes) -> Principal | None:
+async def principal_for_hash(conn: Conn, token_hash: bytes) -> Principal | None:
     row = await conn.fetchrow(
         """SELECT id, name, role, communities,
                   last_used_at IS NULL OR last_used_at < now() - interval '1 minute' AS stale
@@ -54,12 +56,12 @@ async def principal_for_hash(conn: asyncpg.Connection, token_hash: bytes) -> Pri
     )
 
 
-async def list_all(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def list_all(conn: Conn) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(f"SELECT {_COLS} FROM api_tokens ORDER BY id")
     return rows
 
 
-async def revoke(conn: asyncpg.Connection, token_id: int) -> Any:
+async def revoke(conn: Conn, token_id: int) -> Any:
     return await conn.fetchval(
         "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id", token_id
     )

@@ -1,0 +1,408 @@
+"""Byte transports for MAVLink endpoints: ``udpin:``, ``udpout:``, ``tcp:`` and ``serial:``.
+
+A transport moves raw bytes only; framing and signing are the codec's job. Each transport has
+the same life: ``open(on_data)`` binds or opens what must exist at registration (so a bad port
+fails ``add_drone`` at once), ``run()`` is the owned background task that keeps it alive (TCP
+reconnects, serial reopens) until cancelled, ``send(data)`` never blocks the event loop, and
+``close()`` releases everything. ``parse_endpoint`` is the one validator for endpoint strings; the
+API uses it to reject bad drone registrations with a message naming the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import logging
+import re
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.link.errors import NotConnected
+
+log = logging.getLogger(__name__)
+
+EndpointKind = Literal["udpin", "udpout", "tcp", "serial"]
+DataCallback = Callable[[bytes], None]
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_SERIAL_DEVICE = re.compile(r"^(/dev/[A-Za-z0-9_./-]+|COM[0-9]{1,3})$")
+_ALIASES: dict[str, EndpointKind] = {
+    "udpin": "udpin",
+    "udp": "udpin",
+    "udpout": "udpout",
+    "tcp": "tcp",
+    "serial": "serial",
+}
+_MIN_BAUD = 1200
+_MAX_BAUD = 12_000_000
+_UDP_RCVBUF_BYTES = 1 << 20
+_TCP_CONNECT_TIMEOUT_S = 3.0
+_RECONNECT_MIN_S = 0.5
+_RECONNECT_MAX_S = 5.0
+_TCP_MAX_BUFFERED_BYTES = 1 << 20
+_SERIAL_READ_TIMEOUT_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A validated endpoint; ``str(endpoint)`` is its canonical form and the link's identity."""
+
+    kind: EndpointKind
+    host: str = ""
+    port: int = 0
+    device: str = ""
+    baud_rate: int = 0
+
+    def __str__(self) -> str:
+        if self.kind == "serial":
+            return f"serial:{self.device}:{self.baud_rate}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.kind}:{host}:{self.port}"
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """Parse ``udpin:HOST:PORT``, ``udpout:HOST:PORT``, ``tcp:HOST:PORT`` or ``serial:DEVICE:BAUD``.
+
+    Raises ValueError whose message names the problem, because the API shows it to the operator
+    registering a drone. ``udp:`` is accepted as pymavlink's alias of ``udpin:``; IPv6 hosts are
+    written in brackets (``udpout:[::1]:14550``).
+    """
+    raw = text.strip()
+    kind_text, sep, rest = raw.partition(":")
+    if not sep:
+        raise ValueError(f"endpoint {text!r}: expected KIND:ADDRESS, e.g. udpin:0.0.0.0:14550")
+    kind = _ALIASES.get(kind_text.lower())
+    if kind is None:
+        raise ValueError(f"endpoint {text!r}: unknown kind {kind_text!r}; use udpin, udpout, tcp or serial")
+    address, sep, last = rest.rpartition(":")
+    if not sep or not address:
+        what = "DEVICE:BAUD" if kind == "serial" else "HOST:PORT"
+        raise ValueError(f"endpoint {text!r}: expected {kind}:{what}")
+    if kind == "serial":
+        return Endpoint(kind=kind, device=_parse_device(text, address), baud_rate=_parse_baud(text, last))
+    return Endpoint(kind=kind, host=_parse_host(text, address), port=_parse_port(text, last))
+
+
+def _parse_port(text: str, value: str) -> int:
+    if not value.isdigit():
+        raise ValueError(f"endpoint {text!r}: port must be a number 1-65535, got {value!r}")
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"endpoint {text!r}: port must be 1-65535, got {port}")
+    return port
+
+
+def _parse_host(text: str, value: str) -> str:
+    host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if not host:
+        raise ValueError(f"endpoint {text!r}: host is empty")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if ":" in host or not _HOSTNAME.match(host):
+        raise ValueError(f"endpoint {text!r}: {host!r} is not an IP address or host name")
+    return host
+
+
+def _parse_device(text: str, value: str) -> str:
+    if not _SERIAL_DEVICE.match(value):
+        raise ValueError(
+            f"endpoint {text!r}: serial device must look like /dev/ttyUSB0 or COM3, got {value!r}"
+        )
+    return value
+
+
+def _parse_baud(text: str, value: str) -> int:
+    if not value.isdigit():
+        raise ValueError(f"endpoint {text!r}: baud rate must be a number, got {value!r}")
+    baud = int(value)
+    if not _MIN_BAUD <= baud <= _MAX_BAUD:
+        raise ValueError(f"endpoint {text!r}: baud rate must be {_MIN_BAUD}-{_MAX_BAUD}, got {baud}")
+    return baud
+
+
+class Transport(ABC):
+    """One endpoint's byte pipe. Subclasses differ in how they stay connected."""
+
+    is_datagram: bool = False
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._on_data: DataCallback | None = None
+        self._closed = asyncio.Event()
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """Whether ``send`` can deliver now."""
+
+    @abstractmethod
+    async def open(self, on_data: DataCallback) -> None:
+        """Acquire what must exist at registration; received bytes go to ``on_data``."""
+
+    @abstractmethod
+    def send(self, data: bytes) -> None:
+        """Queue bytes for the peer without blocking; raises NotConnected when there is none."""
+
+    async def run(self) -> None:
+        """Keep the transport alive until ``close``; the default just waits (UDP needs nothing)."""
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        """Release sockets or ports; idempotent."""
+        self._closed.set()
+
+    def _deliver(self, data: bytes) -> None:
+        if self._on_data is not None and data:
+            self._on_data(data)
+
+
+def make_transport(endpoint: Endpoint) -> Transport:
+    """The transport class for an endpoint kind."""
+    if endpoint.kind in ("udpin", "udpout"):
+        return UdpTransport(endpoint)
+    if endpoint.kind == "tcp":
+        return TcpTransport(endpoint)
+    return SerialTransport(endpoint)
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: UdpTransport) -> None:
+        self._owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self._owner._datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port-unreachable on udpout while the vehicle is down: expected, keep listening.
+        log.debug("udp %s: %s", self._owner.endpoint, exc)
+
+
+class UdpTransport(Transport):
+    """``udpin`` listens and replies to the last peer heard (pymavlink's rule); ``udpout`` sends
+    to a fixed address and receives its replies on the same socket."""
+
+    is_datagram = True
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
+        self._udp: asyncio.DatagramTransport | None = None
+        self._peer: tuple[str | Any, int] | None = None
+        if endpoint.kind == "udpout":
+            self._peer = (endpoint.host, endpoint.port)
+
+    @property
+    def connected(self) -> bool:
+        return self._udp is not None and self._peer is not None
+
+    @property
+    def peer(self) -> tuple[str | Any, int] | None:
+        """Where sends go: the fixed target (udpout) or the last sender heard (udpin)."""
+        return self._peer
+
+    @property
+    def local_port(self) -> int:
+        """The bound local port (useful when udpout picked an ephemeral one)."""
+        if self._udp is None:
+            return 0
+        sockname = self._udp.get_extra_info("sockname")
+        return int(sockname[1]) if sockname else 0
+
+    async def open(self, on_data: DataCallback) -> None:
+        self._on_data = on_data
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.endpoint.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RCVBUF_BYTES)
+            if self.endpoint.kind == "udpin":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.endpoint.host, self.endpoint.port))
+            else:
+                sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise NotConnected(f"{self.endpoint}: cannot open UDP socket: {exc}") from exc
+        transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), sock=sock)
+        self._udp = transport
+        log.info("udp %s open on local port %d", self.endpoint, self.local_port)
+
+    def _datagram(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.endpoint.kind == "udpin":
+            self._peer = addr
+        self._deliver(data)
+
+    def send(self, data: bytes) -> None:
+        if self._udp is None or self._udp.is_closing():
+            raise NotConnected(f"{self.endpoint}: transport is closed")
+        if self._peer is None:
+            raise NotConnected(f"{self.endpoint}: no peer has sent a packet yet")
+        self._udp.sendto(data, self._peer)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+
+
+class TcpTransport(Transport):
+    """A TCP client that reconnects with backoff for as long as it is open.
+
+    ``open`` does not require the vehicle to be up (a drone may be registered before it boots);
+    while disconnected ``send`` raises NotConnected, which link operations surface as a 503.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
+        self._writer: asyncio.StreamWriter | None = None
+        self.connects = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    async def open(self, on_data: DataCallback) -> None:
+        self._on_data = on_data
+
+    def send(self, data: bytes) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise NotConnected(f"{self.endpoint}: not connected")
+        if writer.transport.get_write_buffer_size() > _TCP_MAX_BUFFERED_BYTES:
+            raise NotConnected(f"{self.endpoint}: peer is not reading (send buffer full)")
+        writer.write(data)
+
+    async def run(self) -> None:
+        backoff_s = _RECONNECT_MIN_S
+        while not self._closed.is_set():
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.endpoint.host, self.endpoint.port),
+                    _TCP_CONNECT_TIMEOUT_S,
+                )
+            except (OSError, TimeoutError) as exc:
+                log.debug("tcp %s: connect failed: %s; retry in %.1f s", self.endpoint, exc, backoff_s)
+                await self._sleep_unless_closed(backoff_s)
+                backoff_s = min(backoff_s * 2, _RECONNECT_MAX_S)
+                continue
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._writer = writer
+            self.connects += 1
+            backoff_s = _RECONNECT_MIN_S
+            log.info("tcp %s connected", self.endpoint)
+            try:
+                while chunk := await reader.read(65536):
+                    self._deliver(chunk)
+            except OSError as exc:
+                log.warning("tcp %s: read failed: %s", self.endpoint, exc)
+            finally:
+                self._writer = None
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+            if not self._closed.is_set():
+                log.warning("tcp %s disconnected; reconnecting", self.endpoint)
+                await self._sleep_unless_closed(_RECONNECT_MIN_S)
+
+    async def _sleep_unless_closed(self, delay_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), delay_s)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class SerialTransport(Transport):
+    """A serial port through pyserial, read and written in worker threads.
+
+    pyserial is optional: without it ``open`` raises NotConnected saying so, rather than the
+    service failing to import. The port is reopened after errors (a USB radio unplugged).
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
+        self._serial_module: Any = None
+        self._port: Any = None
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1024)
+
+    @property
+    def connected(self) -> bool:
+        return self._port is not None
+
+    async def open(self, on_data: DataCallback) -> None:
+        self._on_data = on_data
+        try:
+            self._serial_module = importlib.import_module("serial")
+        except ModuleNotFoundError as exc:
+            raise NotConnected(
+                f"{self.endpoint}: serial endpoints need the pyserial package (pip install pyserial)"
+            ) from exc
+        await self._open_port()
+
+    async def _open_port(self) -> None:
+        try:
+            self._port = await asyncio.to_thread(
+                self._serial_module.Serial,
+                self.endpoint.device,
+                self.endpoint.baud_rate,
+                timeout=_SERIAL_READ_TIMEOUT_S,
+            )
+        except OSError as exc:  # pyserial's SerialException is an OSError
+            raise NotConnected(f"{self.endpoint}: cannot open serial port: {exc}") from exc
+
+    def send(self, data: bytes) -> None:
+        if self._port is None:
+            raise NotConnected(f"{self.endpoint}: serial port is not open")
+        try:
+            self._outbox.put_nowait(data)
+        except asyncio.QueueFull as exc:
+            raise NotConnected(f"{self.endpoint}: serial port is not draining") from exc
+
+    async def run(self) -> None:
+        while not self._closed.is_set():
+            try:
+                if self._port is None:
+                    await self._open_port()
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._read_loop())
+                    tg.create_task(self._write_loop())
+            except* (OSError, NotConnected) as group:
+                log.warning("serial %s failed: %s; reopening", self.endpoint, group.exceptions[0])
+                self._close_port()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), _RECONNECT_MAX_S)
+
+    async def _read_loop(self) -> None:
+        while not self._closed.is_set():
+            data: bytes = await asyncio.to_thread(self._port.read, 4096)
+            self._deliver(data)
+
+    async def _write_loop(self) -> None:
+        while True:
+            data = await self._outbox.get()
+            await asyncio.to_thread(self._port.write, data)
+
+    def _close_port(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(Exception):
+                port.close()
+
+    async def close(self) -> None:
+        await super().close()
+        self._close_port()
