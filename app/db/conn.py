@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+if TYPE_CHECKING:  # the generic forms exist only in asyncpg-stubs
+    import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
 
-Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Conn = object
