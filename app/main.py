@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import drones, geofences, grids, health, tokens
+from app.api import drones, geofences, grids, health, missions, tokens
 from app.config import Settings, get_settings
 from app.db.migrate import migrate
 from app.db.pool import open_database
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         grids.communities_router,
         geofences.router,
         drones.router,
+        missions.router,
     ):
         app.include_router(router)
     return app

@@ -60,3 +60,13 @@ DistrictAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_DISTRICT)
 DroneManager = Annotated[Principal, Depends(require(Permission.MANAGE_DRONES))]
 TokenAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_TOKENS))]
 SimController = Annotated[Principal, Depends(require(Permission.SIM_CONTROL))]
+
+
+async def _flight_planner(principal: CurrentUser) -> Principal:
+    """Storing missions and commanding drones: operators (any drone) and testers (simulated ones)."""
+    if not (principal.can(Permission.FLY) or principal.can(Permission.FLY_SIMULATED)):
+        raise Forbidden(f"role '{principal.role}' may not plan or fly missions")
+    return principal
+
+
+FlightPlanner = Annotated[Principal, Depends(_flight_planner)]

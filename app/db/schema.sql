@@ -19,6 +19,19 @@ TABLE district_settings
   COLUMN singleton boolean NOT NULL DEFAULT true
   COLUMN ceiling_m double precision NOT NULL DEFAULT 120
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE drone_uploads
+  COLUMN id bigint NOT NULL
+  COLUMN drone_id bigint NOT NULL
+  COLUMN mission_id bigint NULL
+  COLUMN sortie integer NOT NULL DEFAULT 0
+  COLUMN item_count integer NOT NULL
+  COLUMN status text NOT NULL
+  COLUMN verified_by text NULL
+  COLUMN attempts integer NOT NULL DEFAULT 0
+  COLUMN error text NULL
+  COLUMN created_by bigint NULL
+  COLUMN started_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN finished_at timestamp with time zone NULL
 TABLE drones
   COLUMN id bigint NOT NULL
   COLUMN name text NOT NULL
@@ -48,6 +61,17 @@ TABLE grids
   COLUMN vertex_count integer NOT NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE missions
+  COLUMN id bigint NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN kind text NOT NULL
+  COLUMN grid_codes _text NOT NULL
+  COLUMN communities _text NOT NULL
+  COLUMN request jsonb NOT NULL
+  COLUMN plan jsonb NOT NULL
+  COLUMN sortie_count integer NOT NULL
+  COLUMN created_by bigint NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE schema_migrations
   COLUMN version integer NOT NULL
   COLUMN name text NOT NULL
@@ -81,6 +105,14 @@ CONSTRAINT communities.communities_street_code_fkey FOREIGN KEY (street_code) RE
 CONSTRAINT district_settings.district_settings_ceiling_m_check CHECK (ceiling_m > 0::double precision AND ceiling_m <= 1000::double precision)
 CONSTRAINT district_settings.district_settings_pkey PRIMARY KEY (singleton)
 CONSTRAINT district_settings.district_settings_singleton_check CHECK (singleton)
+CONSTRAINT drone_uploads.drone_uploads_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
+CONSTRAINT drone_uploads.drone_uploads_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE CASCADE
+CONSTRAINT drone_uploads.drone_uploads_item_count_check CHECK (item_count >= 0)
+CONSTRAINT drone_uploads.drone_uploads_mission_id_fkey FOREIGN KEY (mission_id) REFERENCES missions(id) ON DELETE SET NULL
+CONSTRAINT drone_uploads.drone_uploads_pkey PRIMARY KEY (id)
+CONSTRAINT drone_uploads.drone_uploads_sortie_check CHECK (sortie >= 0)
+CONSTRAINT drone_uploads.drone_uploads_status_check CHECK (status = ANY (ARRAY['uploading'::text, 'verified'::text, 'failed'::text]))
+CONSTRAINT drone_uploads.drone_uploads_verified_by_check CHECK (verified_by = ANY (ARRAY['ack'::text, 'download'::text]))
 CONSTRAINT drones.drones_community_code_fkey FOREIGN KEY (community_code) REFERENCES communities(code) ON UPDATE CASCADE
 CONSTRAINT drones.drones_endpoint_sysid_key UNIQUE (endpoint, sysid)
 CONSTRAINT drones.drones_home_lat_deg_check CHECK (home_lat_deg >= '-90'::integer::double precision AND home_lat_deg <= 90::double precision)
@@ -98,6 +130,12 @@ CONSTRAINT grids.grids_community_code_fkey FOREIGN KEY (community_code) REFERENC
 CONSTRAINT grids.grids_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
 CONSTRAINT grids.grids_pkey PRIMARY KEY (code)
 CONSTRAINT grids.grids_vertex_count_check CHECK (vertex_count >= 4)
+CONSTRAINT missions.missions_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
+CONSTRAINT missions.missions_grid_codes_check CHECK (cardinality(grid_codes) >= 1)
+CONSTRAINT missions.missions_kind_check CHECK (kind = ANY (ARRAY['coverage'::text, 'perimeter'::text, 'broadcast'::text, 'spray'::text, 'inspect'::text, 'checkpoint'::text]))
+CONSTRAINT missions.missions_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
+CONSTRAINT missions.missions_pkey PRIMARY KEY (id)
+CONSTRAINT missions.missions_sortie_count_check CHECK (sortie_count >= 1)
 CONSTRAINT schema_migrations.schema_migrations_pkey PRIMARY KEY (version)
 CONSTRAINT streets.streets_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
 CONSTRAINT streets.streets_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
@@ -117,12 +155,16 @@ INDEX api_tokens.api_tokens_token_hash_key CREATE UNIQUE INDEX api_tokens_token_
 INDEX communities.communities_pkey CREATE UNIQUE INDEX communities_pkey ON communities USING btree (code)
 INDEX communities.communities_street_idx CREATE INDEX communities_street_idx ON communities USING btree (street_code)
 INDEX district_settings.district_settings_pkey CREATE UNIQUE INDEX district_settings_pkey ON district_settings USING btree (singleton)
+INDEX drone_uploads.drone_uploads_drone_idx CREATE INDEX drone_uploads_drone_idx ON drone_uploads USING btree (drone_id, started_at DESC)
+INDEX drone_uploads.drone_uploads_pkey CREATE UNIQUE INDEX drone_uploads_pkey ON drone_uploads USING btree (id)
 INDEX drones.drones_community_idx CREATE INDEX drones_community_idx ON drones USING btree (community_code)
 INDEX drones.drones_endpoint_sysid_key CREATE UNIQUE INDEX drones_endpoint_sysid_key ON drones USING btree (endpoint, sysid)
 INDEX drones.drones_name_key CREATE UNIQUE INDEX drones_name_key ON drones USING btree (name)
 INDEX drones.drones_pkey CREATE UNIQUE INDEX drones_pkey ON drones USING btree (id)
 INDEX grids.grids_community_idx CREATE INDEX grids_community_idx ON grids USING btree (community_code)
 INDEX grids.grids_pkey CREATE UNIQUE INDEX grids_pkey ON grids USING btree (code)
+INDEX missions.missions_created_idx CREATE INDEX missions_created_idx ON missions USING btree (created_at DESC)
+INDEX missions.missions_pkey CREATE UNIQUE INDEX missions_pkey ON missions USING btree (id)
 INDEX schema_migrations.schema_migrations_pkey CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version)
 INDEX streets.streets_pkey CREATE UNIQUE INDEX streets_pkey ON streets USING btree (code)
 INDEX zones.zones_kind_idx CREATE INDEX zones_kind_idx ON zones USING btree (kind)

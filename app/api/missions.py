@@ -1,0 +1,268 @@
+"""Mission planning (preview), stored missions and their exports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.api.deps import FlightPlanner, PoolDep, Reader
+from app.api.drones import CameraSpec
+from app.auth import Principal
+from app.db.repos import missions as repo
+from app.errors import ValidationFailed
+from app.services import planning
+from missions.camera import Camera
+from missions.export import export_bytes
+from missions.export.geojson import to_geojson
+from missions.plan import MissionPlan
+from missions.profile import FlightProfile, Speaker
+from missions.serialize import items_to_list
+
+router = APIRouter(prefix="/missions", tags=["missions"])
+
+MissionId = Annotated[int, Path(ge=1, le=2**62)]
+GridCode = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HomeIn(_Strict):
+    lon_deg: float = Field(ge=-180, le=180)
+    lat_deg: float = Field(ge=-90, le=90)
+
+
+class BatteryIn(_Strict):
+    capacity_wh: float = Field(gt=0, le=10_000)
+    reserve_frac: float = Field(default=0.25, ge=0, lt=1)
+    cruise_power_w: float = Field(default=450, gt=0, le=20_000)
+    hover_power_w: float = Field(default=500, gt=0, le=20_000)
+    climb_power_w: float = Field(default=250, ge=0, le=20_000)
+
+
+class BroadcastIn(_Strict):
+    message_s: float = Field(default=30, gt=0, le=3600, description="Length of the recorded message")
+    repeats: int = Field(default=2, ge=1, le=100)
+    level_db_at_1m: float | None = Field(
+        default=None, ge=60, le=160, description="Default: the drone's speaker"
+    )
+    ambient_db: float = Field(default=60, ge=20, le=120)
+    min_margin_db: float = Field(default=10, ge=0, le=60)
+    audible_radius_m: float | None = Field(
+        default=None, gt=0, le=5000, description="Measured radius; overrides the model"
+    )
+    relay: int = Field(default=0, ge=0, le=15)
+
+
+class PlanRequest(_Strict):
+    kind: Literal["coverage", "perimeter", "broadcast"]
+    grid_codes: list[GridCode] = Field(min_length=1, max_length=100)
+    drone_id: int | None = Field(
+        default=None, ge=1, description="Home, camera, speaker and battery from this drone"
+    )
+    home: HomeIn | None = None
+    landing: HomeIn | None = None
+    alt_m: float = Field(default=60, gt=0, le=1000)
+    speed_mps: float = Field(default=8, gt=0, le=40)
+    transit_speed_mps: float = Field(default=12, gt=0, le=40)
+    turnaround_m: float = Field(default=0, ge=0, le=200)
+    end_action: Literal["rtl", "land"] = "rtl"
+    swath_m: float | None = Field(default=None, gt=0, le=2000, description="Lane spacing; or give a camera")
+    camera: CameraSpec | None = None
+    side_overlap_pct: float = Field(default=70, ge=0, lt=100)
+    front_overlap_pct: float = Field(default=80, ge=0, lt=100)
+    angle_deg: float | None = Field(default=None, ge=-360, le=360, description="Force the sweep direction")
+    margin_m: float = Field(default=10, ge=0, le=500, description="Perimeter: distance inside the boundary")
+    direction: Literal["cw", "ccw"] = "ccw"
+    broadcast: BroadcastIn = Field(default_factory=BroadcastIn)
+    battery: BatteryIn | None = None
+    clearance_m: float = Field(default=5, ge=0, le=500, description="Distance kept from exclusion zones")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PlanRequest:
+        if self.swath_m is not None and self.camera is not None:
+            raise ValueError("give swath_m or camera, not both")
+        return self
+
+
+def planner_inputs(req: PlanRequest) -> planning.PlanInputs:
+    kwargs: dict[str, Any] = {
+        "profile": FlightProfile(
+            alt_m=req.alt_m,
+            speed_mps=req.speed_mps,
+            transit_speed_mps=req.transit_speed_mps,
+            turnaround_m=req.turnaround_m,
+            end_action=req.end_action,
+        ),
+        "clearance_m": req.clearance_m,
+        "landing": (req.landing.lon_deg, req.landing.lat_deg) if req.landing else None,
+    }
+    if req.kind == "coverage":
+        kwargs.update(side_overlap_pct=req.side_overlap_pct, angle_deg=req.angle_deg)
+    if req.kind in ("coverage", "perimeter"):
+        kwargs["front_overlap_pct"] = req.front_overlap_pct
+        if req.swath_m is not None and req.kind == "coverage":
+            kwargs["swath_m"] = req.swath_m
+        if req.camera is not None:
+            kwargs["camera"] = Camera(**req.camera.model_dump(exclude={"model"}))
+    if req.kind == "perimeter":
+        kwargs.update(margin_m=req.margin_m, direction=req.direction)
+    if req.kind == "broadcast":
+        b = req.broadcast
+        kwargs.update(message_s=b.message_s, repeats=b.repeats)
+        if b.level_db_at_1m is not None or b.audible_radius_m is not None or req.drone_id is None:
+            kwargs["speaker"] = Speaker(
+                level_db_at_1m=b.level_db_at_1m if b.level_db_at_1m is not None else 125.0,
+                ambient_db=b.ambient_db,
+                min_margin_db=b.min_margin_db,
+                audible_radius_m=b.audible_radius_m,
+                relay=b.relay,
+            )
+    return planning.PlanInputs(
+        kind=req.kind,
+        grid_codes=tuple(req.grid_codes),
+        home=(req.home.lon_deg, req.home.lat_deg) if req.home else None,
+        drone_id=req.drone_id,
+        planner_kwargs=kwargs,
+        battery=req.battery.model_dump() if req.battery else None,
+    )
+
+
+def plan_json(plan: MissionPlan) -> dict[str, Any]:
+    """The preview: statistics, violations, warnings, per-sortie items, and GeoJSON for a map."""
+    return {
+        "kind": plan.kind,
+        "ok": plan.ok,
+        "stats": {
+            "length_m": plan.stats.length_m,
+            "flight_time_s": plan.stats.flight_time_s,
+            "turns": plan.stats.turns,
+            "photos": plan.stats.photos,
+            "energy_wh": plan.stats.energy_wh,
+            "sorties": plan.stats.sorties,
+            "coverage_pct": plan.stats.coverage_pct,
+            "area_m2": plan.stats.area_m2,
+            "hover_points": plan.stats.hover_points,
+            **plan.stats.extra,
+        },
+        "violations": [
+            {
+                "sortie": v.sortie,
+                "leg": v.leg,
+                "zone": v.zone_id,
+                "kind": v.kind,
+                "distance_m": v.distance_m,
+                "message": v.message,
+            }
+            for v in plan.violations
+        ],
+        "warnings": list(plan.warnings),
+        "sorties": [
+            {
+                "length_m": s.length_m,
+                "flight_time_s": s.flight_time_s,
+                "energy_wh": s.energy_wh,
+                "items": [{"seq": i, **item} for i, item in enumerate(items_to_list(s.items))],
+            }
+            for s in plan.sorties
+        ],
+        "fence_items": items_to_list(plan.fence_items),
+        "rally_items": items_to_list(plan.rally_items),
+        "geojson": to_geojson(plan),
+    }
+
+
+@router.post("/plan")
+async def preview(pool: PoolDep, principal: Reader, req: PlanRequest) -> dict[str, Any]:
+    """Plan without saving: statistics, violations, items and GeoJSON. Violations are not an error here."""
+    planned = await planning.plan(pool, planner_inputs(req), principal)
+    return plan_json(planned.plan)
+
+
+class MissionCreate(PlanRequest):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MissionSummary(BaseModel):
+    id: int
+    name: str
+    kind: str
+    grid_codes: list[str]
+    communities: list[str]
+    sortie_count: int
+    stats: dict[str, Any]
+    created_at: datetime
+
+
+@router.post("", status_code=201)
+async def create_mission(pool: PoolDep, principal: FlightPlanner, req: MissionCreate) -> dict[str, Any]:
+    """Plan and store. A plan with violations is refused (422 `plan_violations`, each violation listed)."""
+    planned = await planning.plan(pool, planner_inputs(req), principal)
+    mission_id = await planning.store(
+        pool, planned, name=req.name, request=req.model_dump(mode="json"), principal=principal
+    )
+    return {"id": mission_id, "name": req.name, **plan_json(planned.plan)}
+
+
+@router.get("", response_model=list[MissionSummary])
+async def list_missions(
+    pool: PoolDep, principal: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[MissionSummary]:
+    scope = None if principal.communities is None else sorted(principal.communities)
+    async with pool.acquire() as conn:
+        rows = await repo.list_recent(conn, communities_scope=scope, limit=limit)
+    return [MissionSummary(**dict(r)) for r in rows]
+
+
+async def _load(pool: PoolDep, mission_id: int, principal: Principal) -> tuple[Any, MissionPlan]:
+    async with pool.acquire() as conn:
+        return await planning.load(conn, mission_id, principal)
+
+
+@router.get("/{mission_id}")
+async def get_mission(pool: PoolDep, principal: Reader, mission_id: MissionId) -> dict[str, Any]:
+    row, plan = await _load(pool, mission_id, principal)
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "grid_codes": row["grid_codes"],
+        "request": row["request"],
+        "created_at": row["created_at"].isoformat(),
+        **plan_json(plan),
+    }
+
+
+_MEDIA = {
+    "plan": ("application/json", ".plan"),
+    "waypoints": ("text/plain; charset=utf-8", ".waypoints"),
+    "geojson": ("application/geo+json", ".geojson"),
+    "kmz": ("application/vnd.google-earth.kmz", ".kmz"),
+}
+
+
+@router.get("/{mission_id}/export")
+async def export_mission(
+    pool: PoolDep,
+    principal: Reader,
+    mission_id: MissionId,
+    format: Annotated[Literal["plan", "waypoints", "geojson", "kmz"], Query()] = "plan",
+    sortie: Annotated[int, Query(ge=0, le=1000)] = 0,
+) -> Response:
+    """The mission as QGroundControl .plan, QGC WPL 110 .waypoints, GeoJSON or DJI WPML .kmz."""
+    _, plan = await _load(pool, mission_id, principal)
+    if sortie >= len(plan.sorties):
+        raise ValidationFailed(
+            f"sortie: mission {mission_id} has {len(plan.sorties)} sorties (0..{len(plan.sorties) - 1})",
+            details=[{"field": "sortie", "problem": "out of range"}],
+        )
+    media, ext = _MEDIA[format]
+    data = export_bytes(plan, ext, sortie)
+    filename = f"mission-{mission_id}-s{sortie}{ext}"
+    return Response(
+        data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )

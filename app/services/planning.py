@@ -1,0 +1,183 @@
+"""Plan missions from stored grids, zones and drones; store them; read them back.
+
+The planning core is pure and CPU-bound, so it runs in a worker thread, off the event loop.
+A plan with violations can be previewed but is never stored or uploaded: the operator gets the
+violations (leg, zone, distance) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from shapely.geometry import MultiPolygon, Polygon, shape
+
+from app.auth import Principal
+from app.db.conn import Conn
+from app.db.repos import district as district_repo
+from app.db.repos import drones as drones_repo
+from app.db.repos import missions as repo
+from app.errors import NotFound, ValidationFailed
+from app.services.district import load_fences
+from missions.camera import Camera
+from missions.plan import MissionPlan
+from missions.planner import plan_multi_grid
+from missions.profile import Battery, FlightProfile, Speaker
+from missions.serialize import plan_from_dict, plan_to_dict
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInputs:
+    """Everything a plan needs besides the stored district: built by the API from its request."""
+
+    kind: str
+    grid_codes: tuple[str, ...]
+    home: tuple[float, float] | None
+    drone_id: int | None
+    planner_kwargs: dict[str, Any]
+    battery: dict[str, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMission:
+    plan: MissionPlan
+    grid_codes: tuple[str, ...]
+    communities: tuple[str, ...]
+
+
+async def _grids(
+    conn: Conn, codes: Sequence[str], principal: Principal
+) -> list[tuple[str, str, Polygon | MultiPolygon]]:
+    out = []
+    for code in codes:
+        row = await district_repo.get_grid(conn, code)
+        if row is None or not principal.sees_community(row["community_code"]):
+            raise NotFound(f"grid {code} not found", details=[{"field": "grid_codes", "code": code}])
+        geom = shape(row["boundary"])
+        assert isinstance(geom, Polygon | MultiPolygon)
+        out.append((code, row["community_code"], geom))
+    return out
+
+
+def _drone_defaults(row: asyncpg.Record) -> dict[str, Any]:
+    """Camera, speaker and battery from a registered drone's capabilities."""
+    caps = row["capabilities"]
+    out: dict[str, Any] = {}
+    cam = caps.get("camera")
+    if cam:
+        out["camera"] = Camera(
+            sensor_width_mm=cam["sensor_width_mm"],
+            sensor_height_mm=cam["sensor_height_mm"],
+            focal_length_mm=cam["focal_length_mm"],
+            image_width_px=cam["image_width_px"],
+            image_height_px=cam["image_height_px"],
+        )
+    spk = caps.get("speaker")
+    if spk:
+        out["speaker_level_db_at_1m"] = spk["level_db_at_1m"]
+    out["battery_wh"] = caps.get("battery_wh")
+    out["max_speed_mps"] = caps.get("max_speed_mps")
+    return out
+
+
+def _run_planner(
+    kind: str,
+    grids: list[tuple[str, Polygon | MultiPolygon]],
+    home: tuple[float, float],
+    kwargs: dict[str, Any],
+) -> MissionPlan:
+    try:
+        return plan_multi_grid(grids, kind, home=home, **kwargs)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), details=[{"field": "body", "problem": str(exc)}]) from None
+
+
+async def plan(pool: asyncpg.Pool, inputs: PlanInputs, principal: Principal) -> PlannedMission:
+    kwargs = dict(inputs.planner_kwargs)
+    async with pool.acquire() as conn:
+        grids = await _grids(conn, inputs.grid_codes, principal)
+        kwargs["fences"] = await load_fences(conn)
+        home = inputs.home
+        battery = dict(inputs.battery) if inputs.battery else None
+        if inputs.drone_id is not None:
+            row = await drones_repo.get(conn, inputs.drone_id)
+            if row is None or not principal.sees_community(row["community_code"]):
+                raise NotFound(f"drone {inputs.drone_id} not found", details=[{"field": "drone_id"}])
+            defaults = _drone_defaults(row)
+            home = home or (row["home_lon_deg"], row["home_lat_deg"])
+            _apply_drone_defaults(kwargs, defaults, inputs.kind)
+            if battery is None and defaults.get("battery_wh"):
+                battery = {"capacity_wh": float(defaults["battery_wh"])}
+    if home is None:
+        raise ValidationFailed(
+            "home: give home or a drone_id whose dock is the home",
+            details=[{"field": "home", "problem": "required"}],
+        )
+    if battery is not None:
+        kwargs["battery"] = Battery(**battery)
+    result = await asyncio.to_thread(_run_planner, inputs.kind, [(c, g) for c, _, g in grids], home, kwargs)
+    communities = tuple(sorted({comm for _, comm, _ in grids}))
+    return PlannedMission(plan=result, grid_codes=inputs.grid_codes, communities=communities)
+
+
+def _apply_drone_defaults(kwargs: dict[str, Any], defaults: dict[str, Any], kind: str) -> None:
+    if kind in ("coverage", "perimeter") and "camera" in defaults and "swath_m" not in kwargs:
+        kwargs.setdefault("camera", defaults["camera"])
+    if kind == "broadcast" and "speaker_level_db_at_1m" in defaults and "speaker" not in kwargs:
+        kwargs["speaker"] = Speaker(level_db_at_1m=defaults["speaker_level_db_at_1m"])
+    profile: FlightProfile | None = kwargs.get("profile")
+    max_speed = defaults.get("max_speed_mps")
+    if profile is not None and max_speed and profile.transit_speed_mps > max_speed:
+        raise ValidationFailed(
+            f"transit_speed_mps {profile.transit_speed_mps} exceeds the drone's max_speed_mps {max_speed}",
+            details=[
+                {"field": "transit_speed_mps", "problem": f"above the drone's max speed {max_speed} m/s"}
+            ],
+        )
+
+
+async def store(
+    pool: asyncpg.Pool, planned: PlannedMission, *, name: str, request: dict[str, Any], principal: Principal
+) -> int:
+    if not planned.plan.ok:
+        raise ValidationFailed(
+            f"the plan has {len(planned.plan.violations)} violations and cannot be stored",
+            code="plan_violations",
+            details=[
+                {
+                    "sortie": v.sortie,
+                    "leg": v.leg,
+                    "zone": v.zone_id,
+                    "kind": v.kind,
+                    "distance_m": v.distance_m,
+                    "problem": v.message,
+                }
+                for v in planned.plan.violations
+            ],
+        )
+    async with pool.acquire() as conn:
+        return await repo.insert(
+            conn,
+            name=name,
+            kind=planned.plan.kind,
+            grid_codes=list(planned.grid_codes),
+            communities=list(planned.communities),
+            request=request,
+            plan=plan_to_dict(planned.plan),
+            sortie_count=len(planned.plan.sorties),
+            created_by=principal.token_id or None,
+        )
+
+
+def visible(principal: Principal, communities: Sequence[str]) -> bool:
+    return all(principal.sees_community(c) for c in communities)
+
+
+async def load(conn: Conn, mission_id: int, principal: Principal) -> tuple[asyncpg.Record, MissionPlan]:
+    row = await repo.get(conn, mission_id)
+    if row is None or not visible(principal, row["communities"]):
+        raise NotFound(f"mission {mission_id} not found")
+    return row, plan_from_dict(row["plan"])
