@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from app import cli_plan
 from app.config import Settings, get_settings
 from app.logging_setup import setup_logging
 
@@ -166,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli")
     create.add_argument("--communities", help="comma-separated community codes to scope the token to")
     create.set_defaults(func=cmd_token_create)
+
+    plan = sub.add_parser("plan", help="plan a route from GeoJSON files and export it (offline)")
+    cli_plan.add_arguments(plan)
+    plan.set_defaults(func=lambda args, _settings: cli_plan.run(args))
 
     for kind in ("grids", "zones"):
         grp = sub.add_parser(kind, help=f"{kind}: import GeoJSON").add_subparsers(

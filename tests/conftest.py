@@ -104,7 +104,7 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-TABLES_WITH_DATA = ("drones", "grids", "communities", "streets", "zones")
+TABLES_WITH_DATA = ("drone_uploads", "missions", "drones", "grids", "communities", "streets", "zones")
 
 
 async def wipe_district(pool: asyncpg.Pool) -> None:

@@ -1,0 +1,131 @@
+"""`aerogrid plan`: plan a route from GeoJSON files, print its statistics, export it.
+
+Works offline (no database, no service): the same planning core the API uses, on files. Exit
+status 0 for a clean plan, 3 when the plan has violations (it is still exported, for review).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from geofences.crs import CoordinateSystem
+from geofences.geojson import GeoJSONError, parse_grids, parse_zones
+from geofences.model import FenceSet
+from missions.export import write_export
+from missions.plan import MissionPlan
+from missions.planner import plan_multi_grid
+from missions.profile import Battery, FlightProfile, Speaker
+
+EXIT_VIOLATIONS = 3
+
+
+def _lonlat(text: str) -> tuple[float, float]:
+    try:
+        lon_text, lat_text = text.split(",")
+        lon, lat = float(lon_text), float(lat_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LON,LAT, got {text!r}") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise argparse.ArgumentTypeError(f"LON,LAT out of range: {text!r}")
+    return lon, lat
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grids_file", help="GeoJSON FeatureCollection of grids")
+    p.add_argument("--grid", action="append", required=True, dest="grids", help="grid code (repeat for several)")
+    p.add_argument("--kind", choices=["coverage", "perimeter", "broadcast"], required=True)
+    p.add_argument("--home", type=_lonlat, required=True, help="take-off point LON,LAT")
+    p.add_argument("--crs", choices=[c.value for c in CoordinateSystem], help="coordinate system of the files")
+    p.add_argument("--fences", help="GeoJSON FeatureCollection of zones")
+    p.add_argument("--ceiling-m", type=float, default=120.0)
+    p.add_argument("--alt-m", type=float, default=60.0)
+    p.add_argument("--speed-mps", type=float, default=8.0)
+    p.add_argument("--transit-speed-mps", type=float, default=12.0)
+    p.add_argument("--swath-m", type=float, default=40.0, help="coverage lane spacing")
+    p.add_argument("--turnaround-m", type=float, default=0.0)
+    p.add_argument("--margin-m", type=float, default=10.0, help="perimeter: inset from the boundary")
+    p.add_argument("--audible-radius-m", type=float, help="broadcast: measured radius (default: from levels)")
+    p.add_argument("--speaker-db", type=float, default=125.0, help="broadcast: level at 1 m")
+    p.add_argument("--message-s", type=float, default=30.0)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--battery-wh", type=float, help="split into sorties beyond this battery (25%% reserve)")
+    p.add_argument("--end", choices=["rtl", "land"], default="rtl")
+    p.add_argument("--export", action="append", default=[], help="output file: .plan .waypoints .geojson .kmz")
+
+
+def _load(path: str) -> object:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def build_plan(args: argparse.Namespace) -> MissionPlan:
+    crs = CoordinateSystem(args.crs) if args.crs else None
+    grids = {g.code: g for g in parse_grids(_load(args.grids_file), crs=crs)}
+    missing = [c for c in args.grids if c not in grids]
+    if missing:
+        raise ValueError(f"--grid: no grid {', '.join(missing)} in {args.grids_file}")
+    zones = tuple(z.zone for z in parse_zones(_load(args.fences), crs=crs)) if args.fences else ()
+    profile = FlightProfile(
+        alt_m=args.alt_m,
+        speed_mps=args.speed_mps,
+        transit_speed_mps=args.transit_speed_mps,
+        turnaround_m=args.turnaround_m,
+        end_action=args.end,
+    )
+    return plan_multi_grid(
+        [(c, grids[c].geometry) for c in args.grids],
+        args.kind,
+        home=args.home,
+        profile=profile,
+        fences=FenceSet(zones=zones, ceiling_m=args.ceiling_m),
+        battery=Battery(capacity_wh=args.battery_wh) if args.battery_wh else None,
+        swath_m=args.swath_m if args.kind == "coverage" else None,
+        margin_m=args.margin_m,
+        speaker=Speaker(level_db_at_1m=args.speaker_db, audible_radius_m=args.audible_radius_m),
+        message_s=args.message_s,
+        repeats=args.repeats,
+    )
+
+
+def report(plan: MissionPlan) -> str:
+    s = plan.stats
+    lines = [
+        f"{plan.kind} plan: {s.sorties} sortie(s), {sum(len(x.items) for x in plan.sorties)} mission items",
+        f"  length      {s.length_m:10.0f} m",
+        f"  flight time {s.flight_time_s / 60:10.1f} min",
+        f"  energy      {s.energy_wh:10.1f} Wh",
+        f"  turns       {s.turns:10d}",
+        f"  photos      {s.photos:10d}",
+        f"  coverage    {s.coverage_pct:10.2f} %",
+    ]
+    if s.hover_points:
+        lines.append(f"  hover points{s.hover_points:10d}")
+    lines += [f"  {k:<12}{v:10.3f}" for k, v in sorted(s.extra.items())]
+    lines += [f"warning: {w}" for w in plan.warnings]
+    lines += [
+        f"VIOLATION sortie {v.sortie} leg {v.leg} zone {v.zone_id or '-'} {v.kind} {v.distance_m:.1f} m: {v.message}"
+        for v in plan.violations
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        plan = build_plan(args)
+    except GeoJSONError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    sys.stdout.write(report(plan) + "\n")
+    for target in args.export:
+        try:
+            written = write_export(plan, target)
+        except ValueError as exc:
+            sys.stderr.write(f"error: --export {target}: {exc}\n")
+            return 2
+        sys.stdout.write("".join(f"wrote {p}\n" for p in written))
+    return 0 if plan.ok else EXIT_VIOLATIONS
