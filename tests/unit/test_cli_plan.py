@@ -33,9 +33,7 @@ def test_coverage_plan_prints_stats_and_exports(tmp_path: Path, capsys: pytest.C
     out = capsys.readouterr().out
     assert rc == 0, out
     assert out.startswith("coverage plan: 1 sortie(s)")
-    coverage_pct = float(
-        next(line for line in out.splitlines() if line.startswith("  coverage ")).split()[1]
-    )
+    coverage_pct = float(next(line for line in out.splitlines() if line.startswith("  coverage ")).split()[1])
     assert coverage_pct >= 99.5
     from_wpl, from_plan = read_mission(wpl).items, read_mission(plan).items
     assert len(from_wpl) > 5 and from_wpl[1:] == from_plan[1:]  # same items; home is rebuilt per format

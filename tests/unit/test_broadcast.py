@@ -1,0 +1,115 @@
+"""Broadcast hover points: audible radius, coverage, point count against the hexagonal bound."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely import affinity
+from shapely.geometry import MultiPolygon, Point, Polygon, box
+
+from missions.broadcast import audible_radius_m, lower_bound_points, place_broadcast_points
+from missions.profile import Speaker
+
+
+def _star() -> Polygon:
+    return Polygon(
+        [
+            (
+                300.0 * (1.0 if k % 2 == 0 else 0.45) * math.cos(math.pi / 2 + k * math.pi / 5),
+                300.0 * (1.0 if k % 2 == 0 else 0.45) * math.sin(math.pi / 2 + k * math.pi / 5),
+            )
+            for k in range(10)
+        ]
+    )
+
+
+STANDARD_SHAPES: dict[str, Polygon | MultiPolygon] = {
+    "rectangle_500x300": box(0.0, 0.0, 500.0, 300.0),
+    "l_shape": Polygon([(0, 0), (600, 0), (600, 200), (200, 200), (200, 500), (0, 500)]),
+    "star": _star(),
+    "lake_grid": box(0.0, 0.0, 600.0, 400.0).difference(
+        Polygon([(200, 120), (420, 100), (450, 260), (260, 300)])
+    ),
+    "thin_strip": affinity.rotate(box(0.0, 0.0, 1200.0, 60.0), 20.0),
+}
+RADIUS_M = 40.0
+
+
+def test_audible_radius_from_spherical_spreading() -> None:
+    # 100 dB at 1 m falls to 60 dB (50 ambient + 10 margin) at 100 m slant range
+    speaker = Speaker(level_db_at_1m=100.0, ambient_db=50.0, min_margin_db=10.0)
+    assert audible_radius_m(speaker, 60.0) == pytest.approx(80.0)
+    assert audible_radius_m(speaker, 0.0) == pytest.approx(100.0)
+
+
+def test_inaudible_from_the_hover_altitude_is_an_error() -> None:
+    speaker = Speaker(level_db_at_1m=100.0, ambient_db=50.0, min_margin_db=10.0)
+    with pytest.raises(ValueError, match="inaudible"):
+        audible_radius_m(speaker, 100.0)
+
+
+def test_measured_radius_overrides_the_model() -> None:
+    assert audible_radius_m(Speaker(audible_radius_m=75.0), 500.0) == 75.0
+
+
+def test_lower_bound_is_area_over_hexagon() -> None:
+    assert lower_bound_points(2.598 * 100.0, 10.0) == pytest.approx(1.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD_SHAPES))
+def test_standard_shapes_are_covered_with_few_points(name: str) -> None:
+    area = STANDARD_SHAPES[name]
+    layout = place_broadcast_points(area, RADIUS_M, home_xy=(0.0, 0.0))
+    assert layout.coverage_pct >= 99.0
+    assert layout.points_ratio <= 1.3
+    assert layout.uncovered_quiet_pct == pytest.approx(0.0, abs=1e-9)
+    assert layout.points_ratio == pytest.approx(len(layout.points) / lower_bound_points(area.area, RADIUS_M))
+    discs = shapely.union_all([Point(p).buffer(RADIUS_M) for p in layout.points])
+    assert discs.intersection(area).area / area.area >= 0.99
+
+
+def test_quiet_zone_keeps_every_disc_away_and_reports_the_loss() -> None:
+    area = box(0.0, 0.0, 500.0, 300.0)
+    quiet = Point(250.0, 150.0).buffer(30.0)
+    layout = place_broadcast_points(area, 50.0, quiet=quiet)
+    assert all(Point(p).distance(quiet) > 50.0 for p in layout.points)
+    assert layout.uncovered_quiet_pct > 1.0
+    assert layout.coverage_pct / layout.coverable_pct >= 0.99
+
+
+def test_points_stay_where_allowed() -> None:
+    area = box(0.0, 0.0, 500.0, 300.0)
+    school = box(150.0, 100.0, 300.0, 200.0)
+    allowed = box(-200.0, -200.0, 700.0, 500.0).difference(school)
+    layout = place_broadcast_points(area, 50.0, allowed=allowed)
+    assert not any(school.contains(Point(p)) for p in layout.points)
+    assert layout.coverage_pct >= 99.0
+
+
+def test_same_input_gives_same_points() -> None:
+    area = STANDARD_SHAPES["l_shape"]
+    assert place_broadcast_points(area, 45.0, home_xy=(0.0, 0.0)).points == (
+        place_broadcast_points(area, 45.0, home_xy=(0.0, 0.0)).points
+    )
+
+
+def test_bad_radius_is_refused() -> None:
+    with pytest.raises(ValueError, match="radius_m"):
+        place_broadcast_points(box(0, 0, 10, 10), 0.0)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    width_m=st.floats(min_value=80.0, max_value=700.0),
+    height_m=st.floats(min_value=80.0, max_value=500.0),
+    angle_deg=st.floats(min_value=0.0, max_value=180.0),
+    radius_m=st.floats(min_value=30.0, max_value=120.0),
+)
+def test_any_rectangle_is_covered(width_m: float, height_m: float, angle_deg: float, radius_m: float) -> None:
+    area = affinity.rotate(box(0.0, 0.0, width_m, height_m), angle_deg)
+    layout = place_broadcast_points(area, radius_m)
+    assert layout.coverage_pct >= 99.0
