@@ -15,6 +15,7 @@ record the timestamp only for authentic packets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -22,12 +23,13 @@ import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as _mavlink
 
-from app.link.constants import MavAutopilot, MavModeFlag, MavType
+from app.link.constants import MavAutopilot, MavModeFlag
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +59,29 @@ def message_id(name: str) -> int:
     return int(cls.id)
 
 
-def mode_mapping(mav_type: int) -> dict[str, int]:
+@functools.cache
+def mode_mapping(mav_type: int) -> Mapping[str, int]:
     """Custom-mode numbers by name for an ArduPilot vehicle type, from pymavlink's tables.
 
     Unknown types fall back to ArduCopter's table: AeroGrid flies copters, and a peer that reports
     an odd MAV_TYPE (some simulators, companion routers) is still almost certainly a copter.
     """
     by_number = mavutil.mode_mapping_bynumber(mav_type) or mavutil.mode_mapping_acm
-    return {str(name): int(number) for number, name in by_number.items()}
+    return MappingProxyType({str(name): int(number) for number, name in by_number.items()})
+
+
+@functools.cache
+def _mode_names(mav_type: int) -> Mapping[int, str]:
+    return MappingProxyType({number: name for name, number in mode_mapping(mav_type).items()})
 
 
 def mode_name(*, mav_type: int, autopilot: int, base_mode: int, custom_mode: int) -> str:
     """A HEARTBEAT's flight mode as ArduPilot names it, or ``MODE(n)`` when it has no name."""
     if autopilot == MavAutopilot.ARDUPILOTMEGA and base_mode & MavModeFlag.CUSTOM_MODE_ENABLED:
-        for name, number in mode_mapping(mav_type).items():
-            if number == custom_mode:
-                return name
+        name = _mode_names(mav_type).get(custom_mode)
+        if name is not None:
+            return name
     return f"MODE({custom_mode})"
-
-
-COPTER_MODES: Final[Mapping[str, int]] = mode_mapping(MavType.QUADROTOR)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,6 @@ the API without a mapping table, and the MAVLink result that caused it where the
 (``CommandRejected.result``, ``MissionUploadError.result``) so operators see what the vehicle said.
 """
 
-# the class names are the API contract (LinkTimeout, MissionConflict, ...)
-
 from __future__ import annotations
 
 from typing import Any
@@ -123,10 +121,10 @@ class MissionConflict(MissionUploadError):
         )
 
 
-class MissionDownloadError(LinkError):
+class MissionTransferError(LinkError):
     """A download or clear failed; ``result`` is the vehicle's MAV_MISSION_RESULT when it sent one."""
 
-    code = "mission_download_failed"
+    code = "mission_transfer_failed"
     http_status = 502
 
     def __init__(
@@ -143,7 +141,7 @@ class MissionDownloadError(LinkError):
         )
         self.result = result
         self.mission_type = mission_type
-        if result == MavMissionResult.DENIED:
+        if result is not None:
             self.http_status = 409
 
 
@@ -189,7 +187,7 @@ __all__ = [
     "LinkError",
     "LinkTimeout",
     "MissionConflict",
-    "MissionDownloadError",
+    "MissionTransferError",
     "MissionUploadError",
     "NotConfirmed",
     "NotConnected",

@@ -117,6 +117,7 @@ class VehicleTracker:
         self.last_heard_monotonic_s: float | None = None
         self.last_heard_unix_s: float | None = None
         self.heartbeats = 0
+        self.statustexts_seen = 0
         self.vehicle_type: int | None = None
         self.autopilot: int | None = None
         self.base_mode = 0
@@ -276,6 +277,14 @@ class VehicleTracker:
 
     # --- updates --------------------------------------------------------------------------
 
+    def recent_statustexts(self, since_count: int, limit: int = 3) -> list[str]:
+        """STATUSTEXTs received after ``statustexts_seen`` was ``since_count`` (the newest ``limit``)."""
+        new = min(self.statustexts_seen - since_count, limit)
+        if new <= 0:
+            return []
+        texts = [e.text for e in self.events if e.kind == "statustext"]
+        return texts[-new:]
+
     def record_event(self, kind: str, text: str, severity: int | None = None) -> None:
         self.events.append(VehicleEvent(at_unix_s=time.time(), kind=kind, text=text, severity=severity))
 
@@ -397,6 +406,7 @@ class VehicleTracker:
         severity = msg.get_int("severity")
         text = msg.get_str("text")
         log.info("drone %s: statustext [%d] %s", self.drone_id, severity, text)
+        self.statustexts_seen += 1
         self.record_event("statustext", text, severity)
 
     def _on_param_value(self, msg: MavMessage) -> None:

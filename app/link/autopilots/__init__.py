@@ -1,0 +1,1 @@
+"""Flight recipes per autopilot family: the order of commands that a given firmware accepts."""

@@ -1,0 +1,248 @@
+"""The ArduCopter flight recipe: from a stored mission on the ground to landed and disarmed.
+
+The sequence follows what a real ArduCopter accepts (ARDUCOPTER-BEHAVIOUR.md):
+
+1. ask for the telemetry streams (ArduCopter sends almost nothing until asked);
+2. check FS_GCS_ENABLE and warn when losing the ground station would not bring it home;
+3. wait until ready: the pre-arm bit of SYS_STATUS and EKF_STATUS_REPORT's absolute position,
+   not a single lucky arm (SITL accepts an arm ~20 s in and then refuses it until ~40 s);
+4. GUIDED (arming in AUTO is refused), arm, and NAV_TAKEOFF to the mission altitude at once
+   (the copter disarms itself ~10 s after arming on the ground);
+5. AUTO once climbing; MISSION_START only if the mission does not start by itself;
+6. follow MISSION_CURRENT, believing COMPLETE only after progress on this mission was seen
+   (it can still show the previous mission's COMPLETE), never MISSION_ITEM_REACHED;
+7. RTL and wait until landed and disarmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from app.link.constants import MissionState
+from app.link.errors import FlightAborted, LinkError, LinkTimeout, VehicleNotReady
+from app.link.manager import VehicleLink
+from app.link.vehicle import VehicleTracker
+
+log = logging.getLogger(__name__)
+
+MISSION_MODES: Final = frozenset({"AUTO", "AUTO_RTL"})
+PAUSED_MODES: Final = frozenset({"BRAKE", "LOITER"})
+_TAKEOFF_REACHED_FRACTION: Final = 0.9
+_MISSION_START_GRACE_S: Final = 3.0
+
+PhaseCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FlightReport:
+    """How a flight went: ``completed`` is true when the mission ran to its end on the vehicle."""
+
+    drone_id: str
+    completed: bool
+    duration_s: float
+    phases: tuple[tuple[str, float], ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlightTimeouts:
+    """Wall-clock limits per phase; a simulator at speed-up needs less, a long survey more."""
+
+    ready_s: float = 120.0
+    takeoff_s: float = 60.0
+    mission_s: float = 3600.0
+    landing_s: float = 600.0
+
+
+@dataclass(slots=True)
+class _Progress:
+    """MISSION_CURRENT as seen since AUTO: COMPLETE counts only after this mission was seen active."""
+
+    seen_active: bool = False
+
+
+class ArduCopterFlight:
+    """Flies the mission already stored on one ArduCopter (upload it first with VehicleLink)."""
+
+    def __init__(
+        self,
+        vehicle: VehicleLink,
+        *,
+        timeouts: FlightTimeouts | None = None,
+        on_phase: PhaseCallback | None = None,
+    ) -> None:
+        self.vehicle = vehicle
+        self.timeouts = timeouts or FlightTimeouts()
+        self._on_phase = on_phase
+        self._started_s = time.monotonic()
+        self._phases: list[tuple[str, float]] = []
+        self.warnings: list[str] = []
+
+    def _phase(self, name: str) -> None:
+        elapsed_s = round(time.monotonic() - self._started_s, 3)
+        self._phases.append((name, elapsed_s))
+        log.info("drone %s: flight phase %s at %.1f s", self.vehicle.drone_id, name, elapsed_s)
+        if self._on_phase is not None:
+            self._on_phase(name)
+
+    def _warn(self, text: str) -> None:
+        log.warning("drone %s: %s", self.vehicle.drone_id, text)
+        self.warnings.append(text)
+
+    # --- preflight ------------------------------------------------------------------------
+
+    async def preflight(self) -> list[str]:
+        """Streams, failsafe check and readiness; returns the warnings (also kept on ``warnings``)."""
+        self._phase("streams")
+        refused = {name: result for name, result in (await self.vehicle.request_streams()).items() if result}
+        if refused:
+            self._warn(f"streams refused by the vehicle: {sorted(refused)}")
+        await self.check_gcs_failsafe()
+        await self.wait_ready()
+        return list(self.warnings)
+
+    async def check_gcs_failsafe(self) -> None:
+        """Warn when FS_GCS_ENABLE is 0: ArduCopter's default, under which a lost link does not RTL."""
+        try:
+            enabled = await self.vehicle.get_param("FS_GCS_ENABLE")
+        except LinkTimeout:
+            self._warn("could not read FS_GCS_ENABLE: GCS failsafe state unknown")
+            return
+        if enabled == 0:
+            self._warn("FS_GCS_ENABLE is 0: losing the ground station will not trigger RTL")
+
+    async def wait_ready(self) -> None:
+        """Wait for pre-arm checks passing and an EKF absolute position; VehicleNotReady otherwise."""
+        self._phase("wait_ready")
+        tracker = self.vehicle.tracker
+        try:
+            await tracker.wait_until(
+                lambda t: t.ready_to_arm, timeout_s=self.timeouts.ready_s, what="ready to arm"
+            )
+        except LinkTimeout as exc:
+            texts = [e.text for e in tracker.events if e.kind == "statustext"][-3:]
+            raise VehicleNotReady(
+                f"not ready after {self.timeouts.ready_s:.0f} s: prearm_ok={tracker.prearm_ok}, "
+                f"ekf_ok={tracker.ekf_ok}" + (f"; vehicle said: {'; '.join(texts)}" if texts else ""),
+                drone_id=self.vehicle.drone_id,
+            ) from exc
+
+    # --- flight ---------------------------------------------------------------------------
+
+    async def fly(self, takeoff_alt_m: float, *, return_home: bool = True) -> FlightReport:
+        """Preflight, take off, fly the stored mission, and (by default) RTL to landed and disarmed."""
+        self._started_s = time.monotonic()
+        await self.preflight()
+        await self.take_off(takeoff_alt_m)
+        completed = await self.run_mission()
+        if return_home and self.vehicle.tracker.armed:
+            await self.return_and_land()
+        elif self.vehicle.tracker.armed:
+            self._phase("holding")
+        return FlightReport(
+            drone_id=self.vehicle.drone_id,
+            completed=completed,
+            duration_s=round(time.monotonic() - self._started_s, 3),
+            phases=tuple(self._phases),
+            warnings=tuple(self.warnings),
+        )
+
+    async def take_off(self, alt_m: float) -> None:
+        """GUIDED, arm, NAV_TAKEOFF at once, and wait for the climb to ~90 % of ``alt_m``."""
+        tracker = self.vehicle.tracker
+        if tracker.armed:
+            raise FlightAborted(
+                "vehicle is already armed; refusing to start a flight", drone_id=self.vehicle.drone_id
+            )
+        self._phase("guided")
+        await self.vehicle.set_mode("GUIDED")
+        self._phase("arm")
+        await self.vehicle.arm()
+        self._phase("takeoff")
+        try:
+            await self.vehicle.takeoff(alt_m)
+        except Exception:
+            await self._disarm_on_ground()
+            raise
+        await self._wait_or_abort(
+            lambda t: (t.alt_rel_m or 0.0) >= _TAKEOFF_REACHED_FRACTION * alt_m,
+            timeout_s=self.timeouts.takeoff_s,
+            what=f"climb to {alt_m:.0f} m",
+        )
+
+    async def run_mission(self) -> bool:
+        """AUTO and follow MISSION_CURRENT; True when the mission completed, False if interrupted.
+
+        Pauses (BRAKE, LOITER from the operator) are waited out; any other mode change (an RTL
+        or LAND failsafe, the operator sending it home) ends the mission early and is warned.
+        """
+        tracker = self.vehicle.tracker
+        progress = _Progress()
+        self._phase("auto")
+        await self.vehicle.set_mode("AUTO")
+
+        def watch(t: VehicleTracker) -> bool:
+            if t.mode in MISSION_MODES and t.mission_state == MissionState.ACTIVE:
+                progress.seen_active = True
+            return progress.seen_active
+
+        try:
+            await tracker.wait_until(watch, timeout_s=_MISSION_START_GRACE_S, what="mission start")
+        except LinkTimeout:
+            self._phase("mission_start")
+            await self.vehicle.mission_start()
+
+        def completed(t: VehicleTracker) -> bool:
+            # A mission ending in LAND or RETURN_TO_LAUNCH lands and disarms in AUTO and may
+            # never report COMPLETE.
+            return progress.seen_active and (t.mission_state == MissionState.COMPLETE or not t.armed)
+
+        def finished(t: VehicleTracker) -> bool:
+            watch(t)
+            left_mission = t.mode not in MISSION_MODES and t.mode not in PAUSED_MODES
+            return completed(t) or left_mission or not t.armed
+
+        await tracker.wait_until(finished, timeout_s=self.timeouts.mission_s, what="mission complete")
+        if completed(tracker):
+            self._phase("mission_complete")
+            return True
+        self._warn(f"mission interrupted: vehicle in {tracker.mode}, armed={tracker.armed}")
+        self._phase("mission_interrupted")
+        return False
+
+    async def return_and_land(self) -> None:
+        """RTL (unless already landing) and wait until landed and disarmed."""
+        tracker = self.vehicle.tracker
+        if tracker.mode not in ("RTL", "LAND", "SMART_RTL"):
+            self._phase("rtl")
+            await self.vehicle.return_home()
+        self._phase("landing")
+        await tracker.wait_until(
+            lambda t: not t.armed and t.on_ground is not False,
+            timeout_s=self.timeouts.landing_s,
+            what="landed and disarmed",
+        )
+        self._phase("landed")
+
+    async def _wait_or_abort(
+        self, condition: Callable[[VehicleTracker], bool], *, timeout_s: float, what: str
+    ) -> None:
+        """Wait for ``condition``, failing fast with FlightAborted if the vehicle disarms meanwhile."""
+        tracker = self.vehicle.tracker
+        await tracker.wait_until(lambda t: condition(t) or not t.armed, timeout_s=timeout_s, what=what)
+        if not tracker.armed:
+            said = [e.text for e in tracker.events if e.kind == "statustext"][-2:]
+            raise FlightAborted(
+                f"vehicle disarmed during {what}" + (f"; vehicle said: {'; '.join(said)}" if said else ""),
+                drone_id=self.vehicle.drone_id,
+            )
+
+    async def _disarm_on_ground(self) -> None:
+        try:
+            await self.vehicle.disarm()
+        except LinkError as exc:
+            log.warning("drone %s: disarm after failed takeoff not confirmed: %s", self.vehicle.drone_id, exc)
