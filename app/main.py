@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import drones, geofences, grids, health, missions, tokens
+from app.api import drones, flight, geofences, grids, health, missions, tokens
 from app.config import Settings, get_settings
 from app.db.migrate import migrate
 from app.db.pool import open_database
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
+from app.link.manager import LinkManager
+from app.services.flight import FlightService
 from app.services.sample import load_sample_district
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.load_sample_district:
                 await load_sample_district(db.pool)
             app.state.db = db
+            if settings.links_enabled:
+                app.state.flights = FlightService(db.pool, LinkManager())
+                await app.state.flights.link_all()
             yield
         finally:
+            if getattr(app.state, "flights", None) is not None:
+                await app.state.flights.close()
+                app.state.flights = None
             await db.close()
 
     app = FastAPI(
@@ -56,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         geofences.router,
         drones.router,
         missions.router,
+        flight.router,
     ):
         app.include_router(router)
     return app

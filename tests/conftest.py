@@ -69,7 +69,7 @@ async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def app(database_dsn: str) -> AsyncIterator[FastAPI]:
-    application = create_app(Settings(database_url=database_dsn, links_enabled=False))
+    application = create_app(Settings(database_url=database_dsn))
     async with application.router.lifespan_context(application):
         yield application
 

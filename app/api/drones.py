@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.deps import DroneManager, PoolDep, Reader
@@ -172,7 +172,7 @@ async def load_visible(conn: Conn, principal: Principal, drone_id: int) -> async
 
 
 @router.post("", status_code=201, response_model=DroneOut)
-async def register_drone(pool: PoolDep, principal: DroneManager, body: DroneIn) -> DroneOut:
+async def register_drone(request: Request, pool: PoolDep, principal: DroneManager, body: DroneIn) -> DroneOut:
     _check_scope(principal, body.community_code)
     values = {
         "name": body.name,
@@ -189,6 +189,7 @@ async def register_drone(pool: PoolDep, principal: DroneManager, body: DroneIn) 
     async with pool.acquire() as conn:
         row = await _write(conn, repo.insert, values)
     assert row is not None
+    await _relink(request, row["id"])
     return drone_out(row)
 
 
@@ -207,7 +208,7 @@ async def get_drone(pool: PoolDep, principal: Reader, drone_id: DroneId) -> Dron
 
 @router.patch("/{drone_id}", response_model=DroneOut)
 async def update_drone(
-    pool: PoolDep, principal: DroneManager, drone_id: DroneId, body: DronePatch
+    request: Request, pool: PoolDep, principal: DroneManager, drone_id: DroneId, body: DronePatch
 ) -> DroneOut:
     values: dict[str, Any] = {}
     for key in ("name", "endpoint", "sysid"):
@@ -232,11 +233,28 @@ async def update_drone(
             return drone_out(current)
         row = await _write(conn, repo.update, drone_id, values)
     assert row is not None
+    if values.keys() & {"endpoint", "sysid", "signing_key"}:
+        await _relink(request, drone_id)
     return drone_out(row)
 
 
 @router.delete("/{drone_id}", status_code=204)
-async def delete_drone(pool: PoolDep, principal: DroneManager, drone_id: DroneId) -> None:
+async def delete_drone(request: Request, pool: PoolDep, principal: DroneManager, drone_id: DroneId) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await load_visible(conn, principal, drone_id)
         await repo.delete(conn, drone_id)
+    service = getattr(request.app.state, "flights", None)
+    if service is not None:
+        await service.unlink(drone_id)
+
+
+async def _relink(request: Request, drone_id: int) -> None:
+    """(Re)connect the drone's link after its registration changed; links are best effort."""
+    service = getattr(request.app.state, "flights", None)
+    if service is None:
+        return
+    await service.unlink(drone_id)
+    async with request.app.state.db.pool.acquire() as conn:
+        cfg = await repo.link_config(conn, drone_id)
+    if cfg is not None:
+        await service.link(drone_id, cfg["endpoint"], cfg["sysid"], cfg["signing_key"])

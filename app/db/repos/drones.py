@@ -73,5 +73,11 @@ async def link_configs(conn: Conn) -> list[asyncpg.Record]:
     return rows
 
 
+async def link_config(conn: Conn, drone_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, name, kind, endpoint, sysid, signing_key FROM drones WHERE id = $1", drone_id
+    )
+
+
 async def delete(conn: Conn, drone_id: int) -> bool:
     return await conn.fetchval("DELETE FROM drones WHERE id = $1 RETURNING true", drone_id) is True

@@ -1,0 +1,72 @@
+"""Drone state and control: upload a stored mission, commands, whole flights.
+
+Moving a drone needs an operator (any drone) or a tester (simulated and SITL drones only); the
+service checks the plan against this drone (violations, battery, take-off point) before upload.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import FlightPlanner, Reader
+from app.api.drones import DroneId
+from app.errors import ServiceUnavailable
+from app.services.flight import Action, FlightService
+
+router = APIRouter(prefix="/drones", tags=["flight"])
+
+
+def flights(request: Request) -> FlightService:
+    service: FlightService | None = getattr(request.app.state, "flights", None)
+    if service is None:
+        raise ServiceUnavailable("drone links are disabled on this instance (AEROGRID_LINKS_ENABLED=false)")
+    return service
+
+
+class UploadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mission_id: int = Field(ge=1, le=2**62)
+    sortie: int = Field(default=0, ge=0, le=1000)
+
+
+class CommandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alt_m: Annotated[
+        float | None, Field(gt=0, le=1000, description="takeoff: target altitude above home")
+    ] = None
+
+
+@router.get("/{drone_id}/state")
+async def drone_state(request: Request, principal: Reader, drone_id: DroneId) -> dict[str, Any]:
+    """Live state (online, mode, armed, position, battery, mission progress), last upload, flight."""
+    return await flights(request).state(drone_id, principal)
+
+
+@router.post("/{drone_id}/upload")
+async def upload(
+    request: Request, principal: FlightPlanner, drone_id: DroneId, body: UploadIn
+) -> dict[str, Any]:
+    """Upload one sortie of a stored mission with its fence and rally points, verified."""
+    return await flights(request).upload(drone_id, body.mission_id, body.sortie, principal)
+
+
+@router.post("/{drone_id}/commands/{action}", status_code=202)
+async def command(
+    request: Request,
+    principal: FlightPlanner,
+    drone_id: DroneId,
+    action: Action,
+    body: CommandIn | None = None,
+) -> dict[str, str]:
+    """arm, disarm, takeoff (alt_m), start (AUTO + MISSION_START), pause, resume, return (RTL), land."""
+    await flights(request).command(drone_id, action, body.alt_m if body else None, principal)
+    return {"status": "accepted", "action": action}
+
+
+@router.post("/{drone_id}/flight", status_code=202)
+async def fly(request: Request, principal: FlightPlanner, drone_id: DroneId) -> dict[str, Any]:
+    """Fly the uploaded mission in the background: ready checks, GUIDED, arm, take off, AUTO, RTL, land."""
+    return await flights(request).fly(drone_id, principal)

@@ -1,0 +1,312 @@
+"""Drones on the service: links for every registered drone, uploads, commands and flights.
+
+``FlightService`` lives in the FastAPI lifespan. It links every registered drone at start and
+whenever one is registered, keeps the upload log in PostgreSQL (an upload interrupted by a crash
+stays visible as 'uploading' with no end), and runs whole flights (the ArduCopter recipe) as
+background tasks it owns and cancels on shutdown. Safety checks run before anything moves a drone:
+the plan is violation-free (stored missions always are), each sortie's energy fits this drone's
+usable battery, and the drone is where the plan starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import asyncpg
+
+from app.auth import Permission, Principal
+from app.db.repos import drones as drones_repo
+from app.db.repos import missions as missions_repo
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.link.autopilots.ardupilot import ArduCopterFlight, FlightReport, FlightTimeouts
+from app.link.errors import LinkError
+from app.link.manager import LinkManager, VehicleLink
+from app.link.vehicle import VehicleState
+from app.services import planning
+from geofences.frame import LocalFrame
+from missions.items import MavCmd, MissionType
+from missions.plan import MissionPlan
+
+log = logging.getLogger(__name__)
+
+MAX_START_OFFSET_M = 100.0
+"""A plan planned for a take-off point further than this from the drone is refused."""
+
+Action = Literal["arm", "disarm", "takeoff", "start", "pause", "resume", "return", "land"]
+
+
+@dataclass(slots=True)
+class FlightRun:
+    """One background flight: its phase as it goes, and its end."""
+
+    drone_id: int
+    mission_id: int | None
+    sortie: int
+    phase: str = "starting"
+    error: str | None = None
+    report: FlightReport | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mission_id": self.mission_id,
+            "sortie": self.sortie,
+            "phase": self.phase,
+            "running": self.task is not None and not self.task.done(),
+            "error": self.error,
+            "report": asdict(self.report) if self.report else None,
+        }
+
+
+def state_json(state: VehicleState) -> dict[str, Any]:
+    """A VehicleState as JSON-able values (its mappings are read-only proxies asdict cannot copy)."""
+    out: dict[str, Any] = {f.name: getattr(state, f.name) for f in fields(state) if f.name != "drone_id"}
+    out["events"] = [asdict(e) for e in state.events]
+    out["params"] = dict(state.params)
+    out["stored_items"] = dict(state.stored_items)
+    return out
+
+
+def _can_fly(principal: Principal, drone_kind: str) -> None:
+    needed = Permission.FLY if drone_kind == "real" else Permission.FLY_SIMULATED
+    if not principal.can(needed):
+        what = "a real drone" if drone_kind == "real" else f"a {drone_kind} drone"
+        raise Forbidden(f"role '{principal.role}' may not fly {what}")
+
+
+class FlightService:
+    def __init__(
+        self, pool: asyncpg.Pool, manager: LinkManager, *, timeouts: FlightTimeouts | None = None
+    ) -> None:
+        self.pool = pool
+        self.manager = manager
+        self.timeouts = timeouts or FlightTimeouts()
+        self._flights: dict[int, FlightRun] = {}
+
+    # --- links ----------------------------------------------------------------------------
+
+    async def link_all(self) -> None:
+        """Link every registered drone; one that cannot be linked is logged, not fatal."""
+        async with self.pool.acquire() as conn:
+            rows = await drones_repo.link_configs(conn)
+        for row in rows:
+            await self.link(row["id"], row["endpoint"], row["sysid"], row["signing_key"])
+
+    async def link(self, drone_id: int, endpoint: str, sysid: int, signing_key: bytes | None) -> None:
+        try:
+            await self.manager.add_drone(str(drone_id), endpoint, sysid, signing_key)
+        except (LinkError, ValueError) as exc:
+            log.warning("drone %s: cannot link %s sysid %d: %s", drone_id, endpoint, sysid, exc)
+
+    async def unlink(self, drone_id: int) -> None:
+        if str(drone_id) in self.manager.drone_ids():
+            await self.manager.remove_drone(str(drone_id))
+
+    def vehicle(self, drone_id: int) -> VehicleLink:
+        return self.manager.vehicle(str(drone_id))
+
+    async def _drone(self, drone_id: int, principal: Principal) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            row = await drones_repo.get(conn, drone_id)
+        if row is None or not principal.sees_community(row["community_code"]):
+            raise NotFound(f"drone {drone_id} not found")
+        return row
+
+    # --- state ----------------------------------------------------------------------------
+
+    async def state(self, drone_id: int, principal: Principal) -> dict[str, Any]:
+        await self._drone(drone_id, principal)
+        async with self.pool.acquire() as conn:
+            upload = await missions_repo.latest_upload(conn, drone_id)
+        linked = str(drone_id) in self.manager.drone_ids()
+        out: dict[str, Any] = {"drone_id": drone_id, "linked": linked}
+        if linked:
+            out.update(state_json(self.manager.state(str(drone_id))))
+        out["last_upload"] = dict(upload) if upload else None
+        run = self._flights.get(drone_id)
+        out["flight"] = run.as_json() if run else None
+        return out
+
+    # --- uploads --------------------------------------------------------------------------
+
+    def _check_plan_for_drone(self, plan: MissionPlan, sortie: int, drone: asyncpg.Record) -> None:
+        if not plan.ok:
+            raise ValidationFailed("the plan has violations and cannot be uploaded", code="plan_violations")
+        if not 0 <= sortie < len(plan.sorties):
+            raise ValidationFailed(
+                f"sortie: the mission has {len(plan.sorties)} sorties (0..{len(plan.sorties) - 1})",
+                details=[{"field": "sortie", "problem": "out of range"}],
+            )
+        battery_wh = drone["capabilities"].get("battery_wh")
+        energy_wh = plan.sorties[sortie].energy_wh
+        if battery_wh and energy_wh > battery_wh * 0.75:
+            raise ValidationFailed(
+                f"sortie {sortie} needs {energy_wh:.0f} Wh, more than this drone's usable "
+                f"{battery_wh * 0.75:.0f} Wh (battery {battery_wh:.0f} Wh less a 25% reserve): re-plan with its battery",
+                code="battery_exceeded",
+                details=[{"field": "sortie", "problem": "exceeds the drone's usable battery"}],
+            )
+        frame = LocalFrame.for_lonlat(plan.home_lon_deg, plan.home_lat_deg)
+        lon, lat = drone["home_lon_deg"], drone["home_lat_deg"]
+        try:
+            state = self.manager.state(str(drone["id"]))
+            if state.lon_deg is not None and state.lat_deg is not None:
+                lon, lat = state.lon_deg, state.lat_deg
+        except LinkError:
+            pass
+        offset_m = math.dist(frame.xy(plan.home_lon_deg, plan.home_lat_deg), frame.xy(lon, lat))
+        if offset_m > MAX_START_OFFSET_M:
+            raise ValidationFailed(
+                f"the plan starts {offset_m:.0f} m from the drone (limit {MAX_START_OFFSET_M:.0f} m): "
+                "plan it from this drone's position",
+                code="wrong_start",
+                details=[{"field": "mission_id", "problem": "planned for another take-off point"}],
+            )
+
+    async def upload(
+        self, drone_id: int, mission_id: int, sortie: int, principal: Principal
+    ) -> dict[str, Any]:
+        drone = await self._drone(drone_id, principal)
+        _can_fly(principal, drone["kind"])
+        async with self.pool.acquire() as conn:
+            _, plan = await planning.load(conn, mission_id, principal)
+        self._check_plan_for_drone(plan, sortie, drone)
+        vehicle = self.vehicle(drone_id)
+        if vehicle.state().armed:
+            raise Conflict(f"drone {drone_id} is armed: land before uploading a new mission")
+        items = plan.sorties[sortie].items
+        async with self.pool.acquire() as conn:
+            upload_id = await missions_repo.start_upload(
+                conn,
+                drone_id=drone_id,
+                mission_id=mission_id,
+                sortie=sortie,
+                item_count=len(items),
+                created_by=principal.token_id or None,
+            )
+        reports = []
+        try:
+            reports.append(await vehicle.upload_mission(items, MissionType.MISSION))
+            if plan.fence_items:
+                reports.append(await vehicle.upload_mission(plan.fence_items, MissionType.FENCE))
+            if plan.rally_items:
+                reports.append(await vehicle.upload_mission(plan.rally_items, MissionType.RALLY))
+        except LinkError as exc:
+            async with self.pool.acquire() as conn:
+                await missions_repo.finish_upload(
+                    conn,
+                    upload_id,
+                    status="failed",
+                    verified_by=None,
+                    attempts=len(reports) + 1,
+                    error=exc.message,
+                )
+            raise
+        async with self.pool.acquire() as conn:
+            await missions_repo.finish_upload(
+                conn,
+                upload_id,
+                status="verified",
+                verified_by=reports[0].verified_by,
+                attempts=reports[0].attempts,
+                error=None,
+            )
+        return {
+            "upload_id": upload_id,
+            "status": "verified",
+            "transfers": [
+                {
+                    "mission_type": MissionType(r.mission_type).name.lower(),
+                    "items": r.items,
+                    "attempts": r.attempts,
+                    "duration_s": r.duration_s,
+                    "verified_by": r.verified_by,
+                }
+                for r in reports
+            ],
+        }
+
+    # --- commands -------------------------------------------------------------------------
+
+    async def command(self, drone_id: int, action: Action, alt_m: float | None, principal: Principal) -> None:
+        drone = await self._drone(drone_id, principal)
+        _can_fly(principal, drone["kind"])
+        vehicle = self.vehicle(drone_id)
+        if action == "arm":
+            await vehicle.arm()
+        elif action == "disarm":
+            await vehicle.disarm()
+        elif action == "takeoff":
+            if alt_m is None:
+                raise ValidationFailed(
+                    "alt_m: required for takeoff", details=[{"field": "alt_m", "problem": "required"}]
+                )
+            await vehicle.takeoff(alt_m)
+        elif action == "start":
+            await vehicle.set_mode("AUTO")
+            await vehicle.mission_start()
+        elif action == "pause":
+            await vehicle.pause()
+        elif action == "resume":
+            await vehicle.resume()
+        elif action == "return":
+            await vehicle.return_home()
+        else:
+            await vehicle.land()
+
+    # --- whole flights --------------------------------------------------------------------
+
+    async def fly(self, drone_id: int, principal: Principal) -> dict[str, Any]:
+        """Fly the mission stored on the drone (upload first): take off, AUTO, complete, RTL, land."""
+        drone = await self._drone(drone_id, principal)
+        _can_fly(principal, drone["kind"])
+        current = self._flights.get(drone_id)
+        if current and current.task and not current.task.done():
+            raise Conflict(f"drone {drone_id} is already flying ({current.phase})")
+        async with self.pool.acquire() as conn:
+            upload = await missions_repo.latest_upload(conn, drone_id)
+        if upload is None or upload["status"] != "verified" or upload["mission_id"] is None:
+            raise Conflict(f"drone {drone_id} has no verified mission: upload one first")
+        async with self.pool.acquire() as conn:
+            _, plan = await planning.load(conn, upload["mission_id"], principal)
+        items = plan.sorties[upload["sortie"]].items
+        takeoff_alt_m = next((i.z for i in items if i.command == MavCmd.NAV_TAKEOFF), None)
+        if takeoff_alt_m is None:
+            raise ValidationFailed("the uploaded mission has no NAV_TAKEOFF", code="no_takeoff")
+        run = FlightRun(drone_id=drone_id, mission_id=upload["mission_id"], sortie=upload["sortie"])
+        flight = ArduCopterFlight(
+            self.vehicle(drone_id), timeouts=self.timeouts, on_phase=self._phase_setter(run)
+        )
+        run.task = asyncio.create_task(self._fly(run, flight, takeoff_alt_m), name=f"flight-drone-{drone_id}")
+        self._flights[drone_id] = run
+        return run.as_json()
+
+    @staticmethod
+    def _phase_setter(run: FlightRun) -> Any:
+        def set_phase(name: str) -> None:
+            run.phase = name
+
+        return set_phase
+
+    async def _fly(self, run: FlightRun, flight: ArduCopterFlight, takeoff_alt_m: float) -> None:
+        try:
+            run.report = await flight.fly(takeoff_alt_m)
+            run.phase = "done"
+        except LinkError as exc:
+            run.error = exc.message
+            run.phase = "failed"
+            log.warning("drone %s: flight failed: %s", run.drone_id, exc.message)
+        except asyncio.CancelledError:
+            run.phase = "cancelled"
+            raise
+
+    async def close(self) -> None:
+        tasks = [r.task for r in self._flights.values() if r.task and not r.task.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.manager.close()
