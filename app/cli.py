@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -11,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from app import cli_plan
+from app import cli_demo, cli_fly, cli_plan
 from app.config import Settings, get_settings
 from app.logging_setup import setup_logging
+from simulator.fleet import add_cli_arguments as add_sim_arguments
 
 log = logging.getLogger("aerogrid")
 
@@ -53,29 +55,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """The demo: the service on the embedded database with the sample district and an admin token."""
-    settings = settings.model_copy(update={"load_sample_district": True})
-    setup_logging(json_lines=False)
+def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.fleet import main_from_args
 
-    async def admin_token(pool: Any) -> int:
-        from app.auth import Role
-        from app.services import tokens
-
-        async with pool.acquire() as conn:
-            token, _ = await tokens.create(
-                conn, name="demo admin", role=Role.ADMIN, communities=None, created_by=None
-            )
-        host = args.host or settings.host
-        port = args.port or settings.port
-        _out(f"AeroGrid demo on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-        _out(f"admin token for this demo: {token}")
-        return 0
-
-    asyncio.run(_with_db(settings, admin_token))
-    args.sample_district = True
-    args.json_logs = False
-    return cmd_serve(args, settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main_from_args(args))
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -152,10 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--json-logs", action="store_true")
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="the demo: embedded database, sample district, admin token")
-    demo.add_argument("--host")
-    demo.add_argument("--port", type=int)
-    demo.set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="the demo: sample district, simulated drones, admin token, API")
+    cli_demo.add_arguments(demo)
+    demo.set_defaults(func=lambda args, settings: cli_demo.main(args, settings))
+
+    sim = sub.add_parser("sim", help="run simulated ArduCopters, one UDP port each")
+    add_sim_arguments(sim)
+    sim.set_defaults(func=cmd_sim)
+
+    fly = sub.add_parser("fly", help="fly a .plan/.waypoints file on a simulated or SITL drone (testers)")
+    cli_fly.add_arguments(fly)
+    fly.set_defaults(
+        func=lambda args, settings: asyncio.run(_with_db(settings, lambda pool: cli_fly.run(args, pool)))
+    )
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--dump-schema", action="store_true", help="print the resulting schema")
