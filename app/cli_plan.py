@@ -2,6 +2,9 @@
 
 Works offline (no database, no service): the same planning core the API uses, on files. Exit
 status 0 for a clean plan, 3 when the plan has violations (it is still exported, for review).
+The grid kinds (coverage, perimeter, broadcast) take a grids file and ``--grid``; the field kinds
+(spray, inspect, checkpoint) take ``--sites`` (spray targets, key sites, checkpoints), all of
+their kind or those picked by ``--site`` or by ``--grid`` (a site's ``grid_code``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import sys
 from pathlib import Path
 
 from geofences.crs import CoordinateSystem
-from geofences.geojson import GeoJSONError, parse_grids, parse_zones
+from geofences.geojson import GeoJSONError, SiteKind, parse_grids, parse_sites, parse_zones
 from geofences.model import FenceSet
+from missions import sites
 from missions.export import write_export
 from missions.plan import MissionPlan
-from missions.planner import plan_multi_grid
-from missions.profile import Battery, FlightProfile, Speaker
+from missions.planner import plan_checkpoints, plan_inspection, plan_multi_grid, plan_spray
+from missions.profile import Battery, FlightProfile, Speaker, Sprayer
 
 EXIT_VIOLATIONS = 3
+GRID_KINDS = ("coverage", "perimeter", "broadcast")
+SITE_KIND: dict[str, SiteKind] = {"spray": "spray_target", "inspect": "key_site", "checkpoint": "checkpoint"}
 
 
 def _lonlat(text: str) -> tuple[float, float]:
@@ -33,12 +39,24 @@ def _lonlat(text: str) -> tuple[float, float]:
     return lon, lat
 
 
+def _sprayer(text: str) -> Sprayer:
+    try:
+        tank_l, flow_l_per_min, swath_m = (float(v) for v in text.split(","))
+        return Sprayer(tank_l=tank_l, flow_l_per_min=flow_l_per_min, swath_m=swath_m)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected TANK_L,FLOW_L_PER_MIN,SWATH_M: {exc}") from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grids_file", help="GeoJSON FeatureCollection of grids")
-    p.add_argument("--grid", action="append", required=True, dest="grids", help="grid code (repeat for several)")
-    p.add_argument("--kind", choices=["coverage", "perimeter", "broadcast"], required=True)
+    p.add_argument("grids_file", nargs="?", help="GeoJSON FeatureCollection of grids (grid kinds)")
+    p.add_argument("--grid", action="append", default=[], dest="grids", help="grid code (repeat for several)")
+    p.add_argument("--kind", choices=[*GRID_KINDS, *SITE_KIND], required=True)
+    p.add_argument("--sites", help="GeoJSON FeatureCollection of spray targets, key sites, checkpoints")
+    p.add_argument("--site", action="append", default=[], dest="site_codes", help="site code (repeat)")
     p.add_argument("--home", type=_lonlat, required=True, help="take-off point LON,LAT")
-    p.add_argument("--crs", choices=[c.value for c in CoordinateSystem], help="coordinate system of the files")
+    p.add_argument(
+        "--crs", choices=[c.value for c in CoordinateSystem], help="coordinate system of the files"
+    )
     p.add_argument("--fences", help="GeoJSON FeatureCollection of zones")
     p.add_argument("--ceiling-m", type=float, default=120.0)
     p.add_argument("--alt-m", type=float, default=60.0)
@@ -51,9 +69,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker-db", type=float, default=125.0, help="broadcast: level at 1 m")
     p.add_argument("--message-s", type=float, default=30.0)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument(
+        "--sprayer", type=_sprayer, default="10,1.5,5", help="spray: TANK_L,FLOW_L_PER_MIN,SWATH_M"
+    )
+    p.add_argument("--standoff-m", type=float, default=20.0, help="inspect: orbit distance beyond the site")
+    p.add_argument("--min-standoff-m", type=float, default=5.0, help="inspect: least distance when shrunk")
+    p.add_argument("--photo-step-deg", type=float, default=30.0, help="inspect: a photo every N degrees")
+    p.add_argument("--direction", choices=["cw", "ccw"], default="ccw", help="perimeter and orbit direction")
+    p.add_argument("--order", choices=["given", "optimised"], default="given", help="checkpoint order")
+    p.add_argument("--hover-s", type=int, default=30, help="checkpoint: hover where the file gives none")
+    p.add_argument(
+        "--turnaround-s", type=float, default=300.0, help="checkpoint: ground time between sorties"
+    )
     p.add_argument("--battery-wh", type=float, help="split into sorties beyond this battery (25%% reserve)")
     p.add_argument("--end", choices=["rtl", "land"], default="rtl")
-    p.add_argument("--export", action="append", default=[], help="output file: .plan .waypoints .geojson .kmz")
+    p.add_argument(
+        "--export", action="append", default=[], help="output file: .plan .waypoints .geojson .kmz"
+    )
 
 
 def _load(path: str) -> object:
@@ -62,10 +94,6 @@ def _load(path: str) -> object:
 
 def build_plan(args: argparse.Namespace) -> MissionPlan:
     crs = CoordinateSystem(args.crs) if args.crs else None
-    grids = {g.code: g for g in parse_grids(_load(args.grids_file), crs=crs)}
-    missing = [c for c in args.grids if c not in grids]
-    if missing:
-        raise ValueError(f"--grid: no grid {', '.join(missing)} in {args.grids_file}")
     zones = tuple(z.zone for z in parse_zones(_load(args.fences), crs=crs)) if args.fences else ()
     profile = FlightProfile(
         alt_m=args.alt_m,
@@ -74,19 +102,62 @@ def build_plan(args: argparse.Namespace) -> MissionPlan:
         turnaround_m=args.turnaround_m,
         end_action=args.end,
     )
+    fences = FenceSet(zones=zones, ceiling_m=args.ceiling_m)
+    battery = Battery(capacity_wh=args.battery_wh) if args.battery_wh else None
+    if args.kind in SITE_KIND:
+        return _field_plan(args, crs, profile, fences, battery)
+    if not args.grids_file or not args.grids:
+        raise ValueError(f"--kind {args.kind} needs a grids file and --grid")
+    grids = {g.code: g for g in parse_grids(_load(args.grids_file), crs=crs)}
+    missing = [c for c in args.grids if c not in grids]
+    if missing:
+        raise ValueError(f"--grid: no grid {', '.join(missing)} in {args.grids_file}")
     return plan_multi_grid(
         [(c, grids[c].geometry) for c in args.grids],
         args.kind,
         home=args.home,
         profile=profile,
-        fences=FenceSet(zones=zones, ceiling_m=args.ceiling_m),
-        battery=Battery(capacity_wh=args.battery_wh) if args.battery_wh else None,
+        fences=fences,
+        battery=battery,
         swath_m=args.swath_m if args.kind == "coverage" else None,
         margin_m=args.margin_m,
+        direction=args.direction,
         speaker=Speaker(level_db_at_1m=args.speaker_db, audible_radius_m=args.audible_radius_m),
         message_s=args.message_s,
         repeats=args.repeats,
     )
+
+
+def _field_plan(
+    args: argparse.Namespace,
+    crs: CoordinateSystem | None,
+    profile: FlightProfile,
+    fences: FenceSet,
+    battery: Battery | None,
+) -> MissionPlan:
+    if not args.sites:
+        raise ValueError(f"--kind {args.kind} needs --sites FILE")
+    doc = _load(args.sites)
+    codes: set[str] | None = None
+    if args.site_codes or args.grids:
+        in_grids = {
+            f.code for f in parse_sites(doc, kind=SITE_KIND[args.kind], crs=crs) if f.grid_code in args.grids
+        }
+        codes = set(args.site_codes) | in_grids
+    common = {"home": args.home, "profile": profile, "fences": fences, "battery": battery}
+    if args.kind == "spray":
+        return plan_spray(sites.spray_targets(doc, crs=crs, codes=codes), sprayer=args.sprayer, **common)
+    if args.kind == "inspect":
+        return plan_inspection(
+            sites.inspection_sites(doc, crs=crs, codes=codes),
+            standoff_m=args.standoff_m,
+            min_standoff_m=args.min_standoff_m,
+            photo_step_deg=args.photo_step_deg,
+            direction=args.direction,
+            **common,
+        )
+    points = sites.checkpoints(doc, crs=crs, codes=codes, default_hover_s=args.hover_s)
+    return plan_checkpoints(points, order=args.order, turnaround_s=args.turnaround_s, **common)
 
 
 def report(plan: MissionPlan) -> str:
@@ -98,11 +169,17 @@ def report(plan: MissionPlan) -> str:
         f"  energy      {s.energy_wh:10.1f} Wh",
         f"  turns       {s.turns:10d}",
         f"  photos      {s.photos:10d}",
-        f"  coverage    {s.coverage_pct:10.2f} %",
     ]
+    if s.area_m2 > 0.0:
+        lines.append(f"  coverage    {s.coverage_pct:10.2f} %")
     if s.hover_points:
         lines.append(f"  hover points{s.hover_points:10d}")
     lines += [f"  {k:<12}{v:10.3f}" for k, v in sorted(s.extra.items())]
+    lines += [
+        f"  arrival {a.code} sortie {a.sortie} at {a.arrival_s:.0f} s"
+        + (f" (waits {a.wait_s:.0f} s)" if a.wait_s else "")
+        for a in s.arrivals
+    ]
     lines += [f"warning: {w}" for w in plan.warnings]
     lines += [
         f"VIOLATION sortie {v.sortie} leg {v.leg} zone {v.zone_id or '-'} {v.kind} {v.distance_m:.1f} m: {v.message}"

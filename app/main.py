@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.links_enabled:
                 app.state.flights = FlightService(db.pool, LinkManager())
                 await app.state.flights.link_all()
+                app.state.flights.start()
             yield
         finally:
             if getattr(app.state, "flights", None) is not None:

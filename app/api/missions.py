@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,16 +11,18 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.deps import FlightPlanner, PoolDep, Reader
-from app.api.drones import CameraSpec
+from app.api.drones import CameraSpec, SprayerSpec
 from app.auth import Principal
 from app.db.repos import missions as repo
 from app.errors import ValidationFailed
 from app.services import planning
+from geofences.geojson import GeoJSONError
+from missions import sites
 from missions.camera import Camera
 from missions.export import export_bytes
 from missions.export.geojson import to_geojson
 from missions.plan import MissionPlan
-from missions.profile import FlightProfile, Speaker
+from missions.profile import FlightProfile, Speaker, Sprayer
 from missions.serialize import items_to_list
 
 router = APIRouter(prefix="/missions", tags=["missions"])
@@ -59,9 +62,38 @@ class BroadcastIn(_Strict):
     relay: int = Field(default=0, ge=0, le=15)
 
 
+class SprayerIn(SprayerSpec):
+    min_height_m: float = Field(default=5, gt=0, le=100, description="Lowest spray height above the target")
+    max_height_m: float = Field(default=10, gt=0, le=100)
+    reserve_frac: float = Field(default=0, ge=0, lt=1, description="Share of the tank never planned")
+
+
+class InspectionIn(_Strict):
+    standoff_m: float = Field(default=20, ge=0, le=1000, description="Orbit distance beyond the site's reach")
+    min_standoff_m: float = Field(
+        default=5, ge=0, le=1000, description="Least distance when an orbit shrinks"
+    )
+    photo_step_deg: float = Field(default=30, gt=0, le=360, description="A photo every this many degrees")
+
+
+class CheckpointIn(_Strict):
+    order: Literal["given", "optimised"] = "given"
+    hover_s: int = Field(default=30, ge=0, le=65535, description="For checkpoints without their own hover_s")
+    turnaround_s: float = Field(default=300, ge=0, le=86_400, description="Ground time between sorties")
+
+
+FeatureCollection = Annotated[
+    dict[str, Any], Field(description="GeoJSON FeatureCollection (WGS-84 unless crs)")
+]
+
+
 class PlanRequest(_Strict):
-    kind: Literal["coverage", "perimeter", "broadcast"]
-    grid_codes: list[GridCode] = Field(min_length=1, max_length=100)
+    kind: Literal["coverage", "perimeter", "broadcast", "spray", "inspect", "checkpoint"]
+    grid_codes: list[GridCode] = Field(
+        min_length=1,
+        max_length=100,
+        description="The grids the work lies in (field kinds: every site in one)",
+    )
     drone_id: int | None = Field(
         default=None, ge=1, description="Home, camera, speaker and battery from this drone"
     )
@@ -82,6 +114,16 @@ class PlanRequest(_Strict):
     broadcast: BroadcastIn = Field(default_factory=BroadcastIn)
     battery: BatteryIn | None = None
     clearance_m: float = Field(default=5, ge=0, le=500, description="Distance kept from exclusion zones")
+    targets: FeatureCollection | None = Field(default=None, description="spray: spray_target polygons")
+    sites: FeatureCollection | None = Field(
+        default=None, description="inspect: key_site points or footprints"
+    )
+    checkpoints: FeatureCollection | None = Field(
+        default=None, description="checkpoint: points (hover_s, window)"
+    )
+    sprayer: SprayerIn | None = Field(default=None, description="spray; default: the drone's sprayer")
+    inspection: InspectionIn = Field(default_factory=InspectionIn)
+    checkpoint: CheckpointIn = Field(default_factory=CheckpointIn)
 
     @model_validator(mode="after")
     def _one_source(self) -> PlanRequest:
@@ -112,6 +154,8 @@ def planner_inputs(req: PlanRequest) -> planning.PlanInputs:
             kwargs["camera"] = Camera(**req.camera.model_dump(exclude={"model"}))
     if req.kind == "perimeter":
         kwargs.update(margin_m=req.margin_m, direction=req.direction)
+    if req.kind in ("spray", "inspect", "checkpoint"):
+        kwargs.update(_field_work(req))
     if req.kind == "broadcast":
         b = req.broadcast
         kwargs.update(message_s=b.message_s, repeats=b.repeats)
@@ -133,6 +177,44 @@ def planner_inputs(req: PlanRequest) -> planning.PlanInputs:
     )
 
 
+_FIELD_DOCUMENT = {"spray": "targets", "inspect": "sites", "checkpoint": "checkpoints"}
+
+
+def _field_work(req: PlanRequest) -> dict[str, Any]:
+    """The sites of a field kind from the request's GeoJSON; a 422 names the field and feature."""
+    name = _FIELD_DOCUMENT[req.kind]
+    doc = getattr(req, name)
+    if doc is None:
+        raise ValidationFailed(
+            f"{name}: required for kind {req.kind!r}", details=[{"field": name, "problem": "required"}]
+        )
+    out: dict[str, Any] = {}
+    try:
+        if req.kind == "spray":
+            out.update(targets=sites.spray_targets(doc), angle_deg=req.angle_deg)
+        elif req.kind == "inspect":
+            out.update(
+                sites=sites.inspection_sites(doc), direction=req.direction, **req.inspection.model_dump()
+            )
+        else:
+            c = req.checkpoint
+            points = sites.checkpoints(doc, default_hover_s=c.hover_s)
+            out.update(points=points, order=c.order, turnaround_s=c.turnaround_s)
+    except GeoJSONError as exc:
+        details = [{"field": f"{name}.{p.field}", "code": p.code, "problem": p.message} for p in exc.problems]
+        raise ValidationFailed(f"{name}: {exc.problems[0]}", details=details) from None
+    except ValueError as exc:
+        raise ValidationFailed(f"{name}: {exc}", details=[{"field": name, "problem": str(exc)}]) from None
+    if req.kind == "spray" and req.sprayer is not None:
+        try:
+            out["sprayer"] = Sprayer(**req.sprayer.model_dump())
+        except ValueError as exc:
+            raise ValidationFailed(
+                f"sprayer: {exc}", details=[{"field": "sprayer", "problem": str(exc)}]
+            ) from None
+    return out
+
+
 def plan_json(plan: MissionPlan) -> dict[str, Any]:
     """The preview: statistics, violations, warnings, per-sortie items, and GeoJSON for a map."""
     return {
@@ -149,6 +231,7 @@ def plan_json(plan: MissionPlan) -> dict[str, Any]:
             "area_m2": plan.stats.area_m2,
             "hover_points": plan.stats.hover_points,
             **plan.stats.extra,
+            "arrivals": [asdict(a) for a in plan.stats.arrivals],
         },
         "violations": [
             {

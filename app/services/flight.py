@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from app.db.repos import drones as drones_repo
 from app.db.repos import missions as missions_repo
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.link.autopilots.ardupilot import ArduCopterFlight, FlightReport, FlightTimeouts
+from app.link.codec import MavMessage
 from app.link.errors import LinkError
 from app.link.manager import LinkManager, VehicleLink
 from app.link.vehicle import VehicleState
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_START_OFFSET_M = 100.0
 """A plan planned for a take-off point further than this from the drone is refused."""
+
+STREAM_STALE_S = 5.0
+STREAM_CHECK_S = 1.0
 
 Action = Literal["arm", "disarm", "takeoff", "start", "pause", "resume", "return", "land"]
 
@@ -86,6 +91,36 @@ class FlightService:
         self.manager = manager
         self.timeouts = timeouts or FlightTimeouts()
         self._flights: dict[int, FlightRun] = {}
+        self._position_seen_s: dict[str, float] = {}
+        self._remove_listener = manager.add_listener(self._on_message)
+        self._keeper: asyncio.Task[None] | None = None
+
+    # --- streams --------------------------------------------------------------------------
+
+    def _on_message(self, drone_id: str, msg: MavMessage) -> None:
+        if msg.name == "GLOBAL_POSITION_INT":
+            self._position_seen_s[drone_id] = time.monotonic()
+
+    def start(self) -> None:
+        """Start keeping every linked drone's telemetry streams alive (see ``_keep_streams``)."""
+        self._keeper = asyncio.create_task(self._keep_streams(), name="stream-keeper")
+
+    async def _keep_streams(self) -> None:
+        """ArduCopter streams almost nothing until asked, and forgets after a reboot: ask every
+        online drone whose position has not been heard for STREAM_STALE_S."""
+        while True:
+            now = time.monotonic()
+            for drone_id in self.manager.drone_ids():
+                vehicle = self.manager.vehicle(drone_id)
+                if (
+                    vehicle.tracker.online
+                    and now - self._position_seen_s.get(drone_id, -1e9) > STREAM_STALE_S
+                ):
+                    try:
+                        await vehicle.request_streams()
+                    except LinkError as exc:
+                        log.info("drone %s: stream request not answered: %s", drone_id, exc.message)
+            await asyncio.sleep(STREAM_CHECK_S)
 
     # --- links ----------------------------------------------------------------------------
 
@@ -305,7 +340,10 @@ class FlightService:
             raise
 
     async def close(self) -> None:
+        self._remove_listener()
         tasks = [r.task for r in self._flights.values() if r.task and not r.task.done()]
+        if self._keeper is not None:
+            tasks.append(self._keeper)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from shapely.geometry import MultiPolygon, Polygon, shape
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon, shape
+from shapely.geometry.base import BaseGeometry
 
 from app.auth import Principal
 from app.db.conn import Conn
@@ -23,10 +25,20 @@ from app.db.repos import missions as repo
 from app.errors import NotFound, ValidationFailed
 from app.services.district import load_fences
 from missions.camera import Camera
+from missions.checkpoint import Checkpoint
+from missions.inspect import InspectionSite
 from missions.plan import MissionPlan
-from missions.planner import plan_multi_grid
-from missions.profile import Battery, FlightProfile, Speaker
+from missions.planner import plan_checkpoints, plan_inspection, plan_multi_grid, plan_spray
+from missions.profile import Battery, FlightProfile, Speaker, Sprayer
 from missions.serialize import plan_from_dict, plan_to_dict
+from missions.spray import SprayTarget
+
+# Field kinds: the planner, the keyword holding their sites, and the request field they came from.
+_FIELD_KINDS = {
+    "spray": ("targets", "targets"),
+    "inspect": ("sites", "sites"),
+    "checkpoint": ("points", "checkpoints"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,11 @@ def _drone_defaults(row: asyncpg.Record) -> dict[str, Any]:
     spk = caps.get("speaker")
     if spk:
         out["speaker_level_db_at_1m"] = spk["level_db_at_1m"]
+    spr = caps.get("sprayer")
+    if spr:
+        out["sprayer"] = Sprayer(
+            tank_l=spr["tank_l"], flow_l_per_min=spr["flow_l_per_min"], swath_m=spr["swath_m"]
+        )
     out["battery_wh"] = caps.get("battery_wh")
     out["max_speed_mps"] = caps.get("max_speed_mps")
     return out
@@ -90,6 +107,12 @@ def _run_planner(
     kwargs: dict[str, Any],
 ) -> MissionPlan:
     try:
+        if kind == "spray":
+            return plan_spray(home=home, **kwargs)
+        if kind == "inspect":
+            return plan_inspection(home=home, **kwargs)
+        if kind == "checkpoint":
+            return plan_checkpoints(home=home, **kwargs)
         return plan_multi_grid(grids, kind, home=home, **kwargs)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ValidationFailed(str(exc), details=[{"field": "body", "problem": str(exc)}]) from None
@@ -118,14 +141,47 @@ async def plan(pool: asyncpg.Pool, inputs: PlanInputs, principal: Principal) -> 
         )
     if battery is not None:
         kwargs["battery"] = Battery(**battery)
+    if inputs.kind in _FIELD_KINDS:
+        _check_field_work(inputs.kind, kwargs, grids)
     result = await asyncio.to_thread(_run_planner, inputs.kind, [(c, g) for c, _, g in grids], home, kwargs)
     communities = tuple(sorted({comm for _, comm, _ in grids}))
     return PlannedMission(plan=result, grid_codes=inputs.grid_codes, communities=communities)
 
 
+def _check_field_work(
+    kind: str, kwargs: dict[str, Any], grids: list[tuple[str, str, Polygon | MultiPolygon]]
+) -> None:
+    """A field mission needs its payload, and every site in one of the named grids: the grids
+    scope who may plan it, so a site outside them would escape that scope."""
+    if kind == "spray" and "sprayer" not in kwargs:
+        raise ValidationFailed(
+            "sprayer: give a sprayer or a drone_id whose drone has one",
+            details=[{"field": "sprayer", "problem": "required"}],
+        )
+    key, field = _FIELD_KINDS[kind]
+    area = shapely.union_all([g for _, _, g in grids])
+    for item in kwargs[key]:
+        if not area.intersects(_site_shape(item)):
+            codes = ", ".join(code for code, _, _ in grids)
+            raise ValidationFailed(
+                f"{field}: {item.code} lies outside the grids {codes}",
+                details=[{"field": field, "code": item.code, "problem": "outside grid_codes"}],
+            )
+
+
+def _site_shape(item: SprayTarget | InspectionSite | Checkpoint) -> BaseGeometry:
+    if isinstance(item, SprayTarget):
+        return item.area
+    if isinstance(item, InspectionSite):
+        return item.footprint
+    return Point(item.lon_deg, item.lat_deg)
+
+
 def _apply_drone_defaults(kwargs: dict[str, Any], defaults: dict[str, Any], kind: str) -> None:
     if kind in ("coverage", "perimeter") and "camera" in defaults and "swath_m" not in kwargs:
         kwargs.setdefault("camera", defaults["camera"])
+    if kind == "spray" and "sprayer" in defaults:
+        kwargs.setdefault("sprayer", defaults["sprayer"])
     if kind == "broadcast" and "speaker_level_db_at_1m" in defaults and "speaker" not in kwargs:
         kwargs["speaker"] = Speaker(level_db_at_1m=defaults["speaker_level_db_at_1m"])
     profile: FlightProfile | None = kwargs.get("profile")
