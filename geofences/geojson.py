@@ -1,4 +1,4 @@
-"""Validated import and export of grid and zone GeoJSON (RFC 7946).
+"""Validated import and export of grid, zone and site GeoJSON (RFC 7946).
 
 Grid boundaries reach us from street offices as hand-edited GeoJSON: drawn on AMap (GCJ-02) or
 Baidu (BD-09), with swapped axes, unclosed rings, bow-tie polygons and duplicated codes. A drone
@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, TypeGuard, TypeVar
+from typing import Any, Literal, Protocol, TypeAlias, TypeGuard, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,16 @@ _LEGACY_WGS84_NAMES = frozenset(
 )
 
 AreaGeometry: TypeAlias = Polygon | MultiPolygon
+SiteKind = Literal["spray_target", "key_site", "checkpoint"]
+SITE_KINDS: tuple[SiteKind, ...] = get_args(SiteKind)
+_SITE_TYPES: dict[str, tuple[str, ...]] = {
+    "spray_target": _AREA_TYPES,
+    "key_site": ("Point", *_AREA_TYPES),
+    "checkpoint": ("Point",),
+}
+MAX_SITE_HEIGHT_M = 500.0
+MAX_HOVER_S = 65_535.0  # ArduCopter stores NAV_LOITER_TIME's seconds as uint16
+MAX_MISSION_TIME_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +115,32 @@ class ZoneFeature:
 
     index: int
     zone: Zone
+
+
+@dataclass(frozen=True, slots=True)
+class SiteFeature:
+    """One place a field mission works at: a spray target, a key site or a checkpoint.
+
+    ``geometry`` is WGS-84: a (Multi)Polygon for spray targets, a Point or (Multi)Polygon (the
+    footprint) for key sites, a Point for checkpoints. Optional numbers, all None when absent:
+    ``height_m`` of the object above the take-off ground (a roof to spray over, a building to
+    orbit), ``alt_m`` a flight altitude for it, ``radius_m`` a key site's orbit radius,
+    ``hover_s`` a checkpoint's hover time and ``earliest_s`` / ``latest_s`` its arrival window
+    in seconds from take-off.
+    """
+
+    index: int
+    code: str
+    name: str | None
+    kind: SiteKind
+    geometry: Point | AreaGeometry
+    grid_code: str | None = None
+    height_m: float | None = None
+    alt_m: float | None = None
+    radius_m: float | None = None
+    hover_s: float | None = None
+    earliest_s: float | None = None
+    latest_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,6 +638,79 @@ def _build_zone(
         polygon = _normalise_area(geom, context.crs)
         zone = Zone(code, name, kind, polygon=polygon, min_alt_m=min_alt_m, max_alt_m=max_alt_m)
     return ZoneFeature(index=index, zone=zone)
+
+
+def _site_builder(kind: SiteKind) -> _Builder[SiteFeature]:
+    """A builder keeping the features of ``kind``; other site kinds are skipped unread."""
+
+    def build(
+        index: int,
+        feature: Mapping[str, object],
+        props: Mapping[str, object],
+        context: _Context,
+        report: _Report,
+    ) -> SiteFeature | None:
+        path = f"features/{index}"
+        ppath = f"{path}/properties"
+        raw_kind = props.get("kind", kind)
+        if raw_kind != kind and raw_kind in SITE_KINDS:
+            return None
+        code = _code(props, ppath, report)
+        if raw_kind != kind:
+            report.add(f"{ppath}/kind", f"kind {_describe(raw_kind)} is not one of {', '.join(SITE_KINDS)}")
+        name = _text(props, "name", ppath, report, required=False)
+        grid_code = _text(props, "grid_code", ppath, report, required=False)
+
+        def number(key: str, high: float, *, low_open: bool) -> float | None:
+            return _number(props, key, ppath, report, low=0.0, high=high, low_open=low_open)
+
+        height_m = number("height_m", MAX_SITE_HEIGHT_M, low_open=False)
+        alt_m = number("alt_m", MAX_ZONE_ALT_M, low_open=True)
+        radius_m = number("radius_m", MAX_RADIUS_M, low_open=True)
+        hover_s = number("hover_s", MAX_HOVER_S, low_open=False)
+        earliest_s = number("earliest_s", MAX_MISSION_TIME_S, low_open=False)
+        latest_s = number("latest_s", MAX_MISSION_TIME_S, low_open=False)
+        if earliest_s is not None and latest_s is not None and latest_s < earliest_s:
+            report.add(f"{ppath}/latest_s", f"latest_s {latest_s:g} is before earliest_s {earliest_s:g}")
+        geom = _geometry(feature, f"{path}/geometry", _SITE_TYPES[kind], context.max_vertices, report)
+        if not report.clean or code is None or geom is None:
+            return None
+        point = isinstance(geom, Point)
+        return SiteFeature(
+            index=index,
+            code=code,
+            name=name,
+            kind=kind,
+            geometry=to_wgs84_geometry(geom, context.crs) if point else _normalise_area(geom, context.crs),
+            grid_code=grid_code,
+            height_m=height_m,
+            alt_m=alt_m,
+            radius_m=radius_m,
+            hover_s=hover_s,
+            earliest_s=earliest_s,
+            latest_s=latest_s,
+        )
+
+    return build
+
+
+def parse_sites(
+    doc: object,
+    *,
+    kind: SiteKind,
+    crs: CoordinateSystem | None = None,
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> tuple[SiteFeature, ...]:
+    """The sites of ``kind`` in a FeatureCollection, or ``GeoJSONError`` listing every problem.
+
+    One file may hold every kind (as ``geofences/sample/sites.geojson`` does): features of another
+    site kind are skipped, a feature without ``kind`` is taken to be of ``kind`` (an API field
+    named for the kind implies it), and an unknown kind is a problem (a typo would otherwise drop
+    the site silently). Codes must be unique across the document.
+    """
+    if kind not in SITE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(SITE_KINDS)}, got {kind!r}")
+    return _parse(doc, crs, max_vertices, _site_builder(kind))
 
 
 def parse_grids(

@@ -19,7 +19,17 @@ NAV item of the point where its effect must begin:
   waypoint and DO_SET_CAM_TRIGG_DIST 0 after its last, so photos cover exactly the sweep;
 * a speaker hover is NAV_WAYPOINT to the spot, DO_SET_RELAY on, NAV_LOITER_TIME, DO_SET_RELAY
   off: with the relay item before a lone NAV_LOITER_TIME the speaker would start when the drone
-  *leaves* the previous point and play over everything on the way.
+  *leaves* the previous point and play over everything on the way;
+* DO_SPRAYER (param1 = 1 on, 0 off) where ``sprayer_on`` changes, so the pump runs exactly over
+  the legs flagged (ArduCopter's AC_Sprayer also stops it below SPRAY_SPEED_MIN);
+* DO_SET_ROI_LOCATION (the ``roi`` position) where the region of interest starts or changes and
+  DO_SET_ROI_NONE (zero position, which ArduCopter's do_roi reads as "clear") where it ends:
+  ArduCopter then yaws the copter (and points a mount) at the ROI while it flies on;
+* ``photo``: DO_DIGICAM_CONTROL with x (param5) = 1, "shoot", as the first DO item after the
+  point's NAV item, i.e. one photo when the point is reached, before the leaving leg's changes.
+
+Every payload left on at the end (camera triggering, sprayer, ROI) is switched off before the
+end item, so a mission never returns home spraying or yawed at a site.
 
 NAV items use GLOBAL_RELATIVE_ALT_INT; DO items use the MISSION frame with zero coordinates, as
 QGroundControl writes them. The home item is frame GLOBAL with its altitude above mean sea level
@@ -71,6 +81,29 @@ def relay_item(relay: int, on: bool) -> MissionItem:
     return _do(MavCmd.DO_SET_RELAY, float(relay), 1.0 if on else 0.0)
 
 
+def sprayer_item(on: bool) -> MissionItem:
+    return _do(MavCmd.DO_SPRAYER, 1.0 if on else 0.0)
+
+
+def photo_item() -> MissionItem:
+    """DO_DIGICAM_CONTROL "shoot": its x carries param5 as a raw number, not a position."""
+    return MissionItem(command=MavCmd.DO_DIGICAM_CONTROL, frame=MavFrame.MISSION, x=1)
+
+
+def roi_item(roi: tuple[float, float, float] | None) -> MissionItem:
+    """Point the copter at (lon, lat, alt_rel_m), or clear the ROI (None: all-zero position)."""
+    if roi is None:
+        return _do(MavCmd.DO_SET_ROI_NONE)
+    lon_deg, lat_deg, alt_rel_m = roi
+    return MissionItem(
+        command=MavCmd.DO_SET_ROI_LOCATION,
+        frame=MavFrame.GLOBAL_RELATIVE_ALT_INT,
+        x=to_e7(lat_deg),
+        y=to_e7(lon_deg),
+        z=alt_rel_m,
+    )
+
+
 def _check_route(route: Sequence[RoutePoint], leg_speeds_mps: Sequence[float]) -> None:
     if len(route) < 3:
         raise ValueError("a route needs at least home, takeoff and an end point")
@@ -81,7 +114,7 @@ def _check_route(route: Sequence[RoutePoint], leg_speeds_mps: Sequence[float]) -
     if len(leg_speeds_mps) != len(route) - 1:
         raise ValueError(f"leg_speeds_mps has {len(leg_speeds_mps)} values for {len(route) - 1} legs")
     for i, p in enumerate(route):
-        values = (p.lon_deg, p.lat_deg, p.alt_rel_m, p.hover_s)
+        values = (p.lon_deg, p.lat_deg, p.alt_rel_m, p.hover_s, *(p.roi or ()))
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"route point {i} has a non-finite coordinate or hover time: {p!r}")
         if p.hover_s < 0.0:
@@ -123,6 +156,8 @@ def compile_mission(
     ]
     speed_mps: float | None = None
     camera_on = False
+    sprayer_on = False
+    roi: tuple[float, float, float] | None = None
     last = len(route) - 1
     for i in range(1, last):
         p = route[i]
@@ -139,16 +174,28 @@ def compile_mission(
             items.append(_nav(MavCmd.NAV_LOITER_TIME, p, p.hover_s))
         else:
             items.append(_nav(MavCmd.NAV_WAYPOINT, p, 0.0, profile.acceptance_radius_m))
+        if p.photo:
+            items.append(photo_item())
         # What changes on the leg leaving this point.
         if leg_speeds_mps[i] != speed_mps:
             speed_mps = leg_speeds_mps[i]
             items.append(change_speed_item(speed_mps))
+        if p.roi != roi:
+            roi = p.roi
+            items.append(roi_item(roi))
         want_camera = p.camera_on and trigger_distance_m is not None
         if want_camera != camera_on and trigger_distance_m is not None:
             items.append(camera_trigger_item(trigger_distance_m if want_camera else 0.0))
             camera_on = want_camera
+        if p.sprayer_on != sprayer_on:
+            sprayer_on = p.sprayer_on
+            items.append(sprayer_item(sprayer_on))
     if camera_on:
         items.append(camera_trigger_item(0.0))
+    if sprayer_on:
+        items.append(sprayer_item(False))
+    if roi is not None:
+        items.append(roi_item(None))
     end = route[last]
     if end.role == "rtl":
         items.append(MissionItem(command=MavCmd.NAV_RETURN_TO_LAUNCH, frame=MavFrame.GLOBAL_RELATIVE_ALT_INT))

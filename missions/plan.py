@@ -24,11 +24,19 @@ class RoutePoint:
     camera_on: bool = False
     speaker_on: bool = False
     sprayer_on: bool = False
+    photo: bool = False  # one photo on reaching the point (orbits: every N degrees)
+    roi: tuple[float, float, float] | None = (
+        None  # (lon_deg, lat_deg, alt_rel_m) the camera faces on the leg leaving it
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """Why a plan cannot fly: which leg (index into the sortie's route), which zone, by how much."""
+    """Why a plan cannot fly: which leg (index into the sortie's route), which zone, by how much.
+
+    Work refused before any route was made (an orbit no radius or centre can fit) has sortie and
+    leg -1: it is in no sortie, and the message names the site and the zone.
+    """
 
     sortie: int
     leg: int
@@ -36,6 +44,23 @@ class Violation:
     kind: str  # "outside_inclusion", "inside_exclusion", "above_ceiling", "altitude_band", "battery", "tank", ...
     distance_m: float
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """When the drone reaches a checkpoint, in seconds from the plan's first take-off.
+
+    Later sorties start ``turnaround_s`` after the previous one lands (battery swap). ``wait_s`` is
+    the extra hover at the checkpoint when the drone would arrive before its window opens; the
+    checkpoint's own hover starts at ``arrival_s + wait_s``.
+    """
+
+    code: str
+    sortie: int
+    arrival_s: float
+    wait_s: float = 0.0
+    earliest_s: float | None = None
+    latest_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +77,7 @@ class PlanStats:
     extra: dict[str, float] = field(
         default_factory=dict
     )  # kind-specific figures (litres, broadcast ratio, ...)
+    arrivals: tuple[Arrival, ...] = ()  # checkpoint plans: one per checkpoint, in flight order
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Flight, speaker and battery parameters the planners take, validated once at construction.
+"""Flight, speaker, sprayer and battery parameters the planners take, validated once at construction.
 
 Defaults are those of a mid-size survey quadcopter flying ArduCopter with its stock navigation
 parameters (WPNAV_SPEED_UP 2.5 m/s, WPNAV_SPEED_DN 1.5 m/s, WPNAV_ACCEL 2.5 m/s²), so a plan
@@ -122,6 +122,53 @@ class Battery:
     def usable_wh(self) -> float:
         """Energy a sortie may use: the capacity less the reserve."""
         return self.capacity_wh * (1.0 - self.reserve_frac)
+
+
+@dataclass(frozen=True, slots=True)
+class Sprayer:
+    """A liquid sprayer as ArduCopter drives it (AC_Sprayer, switched by MAV_CMD_DO_SPRAYER).
+
+    ``flow_l_per_min`` is the pump's flow at the profile's working speed. ArduCopter scales the
+    pump with ground speed (``SPRAY_PUMP_RATE`` is per 1 m/s) and stops it below
+    ``SPRAY_SPEED_MIN``, so the dose per square metre is constant and the litres a sweep needs are
+    its length times ``flow / speed``: braking at sweep ends saves liquid, it does not pool it.
+    ``swath_m`` is the sprayed width from ``min_height_m`` to ``max_height_m`` above the target,
+    the heights the planner may choose between. ``reserve_frac`` of the tank is never planned
+    (a pump near empty draws air), as the battery keeps its reserve.
+    """
+
+    tank_l: float
+    flow_l_per_min: float
+    swath_m: float
+    min_height_m: float = 5.0
+    max_height_m: float = 10.0
+    reserve_frac: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require_positive(
+            "Sprayer",
+            tank_l=self.tank_l,
+            flow_l_per_min=self.flow_l_per_min,
+            swath_m=self.swath_m,
+            min_height_m=self.min_height_m,
+            max_height_m=self.max_height_m,
+        )
+        if self.max_height_m < self.min_height_m:
+            raise ValueError(
+                f"Sprayer.max_height_m {self.max_height_m!r} must be >= min_height_m {self.min_height_m!r}"
+            )
+        if not math.isfinite(self.reserve_frac) or not 0.0 <= self.reserve_frac < 1.0:
+            raise ValueError(f"Sprayer.reserve_frac must be in [0, 1), got {self.reserve_frac!r}")
+
+    @property
+    def usable_l(self) -> float:
+        """Liquid a sortie may spray: the tank less the reserve."""
+        return self.tank_l * (1.0 - self.reserve_frac)
+
+    def litres_per_m(self, speed_mps: float) -> float:
+        """Litres sprayed per metre of track at the working speed ``speed_mps``."""
+        _require_positive("Sprayer", speed_mps=speed_mps)
+        return self.flow_l_per_min / 60.0 / speed_mps
 
 
 DEFAULT_BATTERY = Battery()

@@ -11,13 +11,16 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from missions.items import MissionItem
-from missions.plan import MissionPlan, PlanStats, RoutePoint, Sortie, Violation
+from missions.plan import Arrival, MissionPlan, PlanStats, RoutePoint, Sortie, Violation
 
 _ITEM_FIELDS = tuple(f.name for f in fields(MissionItem))
 
 
 def item_to_dict(item: MissionItem) -> dict[str, Any]:
-    return {name: int(v) if name in ("command", "frame", "mission_type") else v for name, v in asdict(item).items()}
+    return {
+        name: int(v) if name in ("command", "frame", "mission_type") else v
+        for name, v in asdict(item).items()
+    }
 
 
 def item_from_dict(d: dict[str, Any]) -> MissionItem:
@@ -33,6 +36,16 @@ def items_to_list(items: tuple[MissionItem, ...]) -> list[dict[str, Any]]:
 
 def items_from_list(rows: list[dict[str, Any]]) -> tuple[MissionItem, ...]:
     return tuple(item_from_dict(r) for r in rows)
+
+
+def _route_point(d: dict[str, Any]) -> RoutePoint:
+    roi = d.get("roi")
+    return RoutePoint(**{**d, "roi": None if roi is None else (roi[0], roi[1], roi[2])})
+
+
+def _stats(d: dict[str, Any]) -> PlanStats:
+    arrivals = tuple(Arrival(**a) for a in d.get("arrivals", ()))
+    return PlanStats(**{**d, "arrivals": arrivals})
 
 
 def plan_to_dict(plan: MissionPlan) -> dict[str, Any]:
@@ -67,7 +80,7 @@ def plan_from_dict(d: dict[str, Any]) -> MissionPlan:
         sorties=tuple(
             Sortie(
                 items=items_from_list(s["items"]),
-                route=tuple(RoutePoint(**p) for p in s["route"]),
+                route=tuple(_route_point(p) for p in s["route"]),
                 length_m=s["length_m"],
                 flight_time_s=s["flight_time_s"],
                 energy_wh=s["energy_wh"],
@@ -76,7 +89,7 @@ def plan_from_dict(d: dict[str, Any]) -> MissionPlan:
         ),
         fence_items=items_from_list(d["fence_items"]),
         rally_items=items_from_list(d["rally_items"]),
-        stats=PlanStats(**d["stats"]),
+        stats=_stats(d["stats"]),
         violations=tuple(Violation(**v) for v in d["violations"]),
         warnings=tuple(d["warnings"]),
         footprints_wkt=d["footprints_wkt"],
