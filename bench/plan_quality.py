@@ -1,0 +1,598 @@
+"""Route planning quality: the acceptance benchmark of the coverage and broadcast planners.
+
+Run from the repository root::
+
+    .venv/bin/python bench/plan_quality.py [--repeats N]
+
+What is measured, per polygon (five public shapes in local metres, then every grid of the sample
+district 湖滨街道), at a 40 m swath with no turnaround:
+
+* ``cov_%``: share of the area within swath/2 of a sweep (``missions.coverage.coverage_pct``, from
+  the geometry). District grids are planned around the district's exclusion zones with the default
+  5 m clearance, so their coverage is measured on the flyable area (grid less buffered exclusions).
+* ``len/(A/w)``: path length over area / swath (a perfect zero-turn lawnmower scores 1.0).
+* ``vs_0deg``: our length over the length of the baseline, a fixed-angle east-west lawnmower
+  (``plan_coverage_path(..., angle_deg=0)``), planned in the same run.
+* ``turns``: heading changes above ``missions.planner.TURN_THRESHOLD_DEG`` along the waypoints.
+* ``plan_ms``: ``plan_coverage_path`` wall time, median of ``--repeats`` runs (time.perf_counter).
+* Broadcast at a fixed audible radius of 120 m (``Speaker(audible_radius_m=120)``; the default
+  speaker model would hear ~560 m from 40 m up and cover most shapes from one point):
+  ``bc_pts`` hover points from ``place_broadcast_points``, ``hex0`` the baseline, a plain hexagonal
+  lattice (spacing r·sqrt(3), 0 degrees, anchored at the area's south-west corner) counting every
+  lattice cell that touches the area, ``pts/LB`` points over the hexagonal lower bound
+  ``area / (pi·r²·0.827)``, ``bc_cov_%`` the share of the area within earshot, ``bc_ms`` median
+  wall time. District grids pass the district's quiet zone and allowed positions the way
+  ``missions.planner`` does; where a quiet zone takes part of the grid out of earshot the 99 %
+  target does not apply (marked ``quiet``).
+
+Then the whole district end to end (``district_s``): parse the sample GeoJSON, and for every grid a
+full ``plan_multi_grid`` coverage plan and a full broadcast plan with the district's fences, home at
+the grid's centroid (moved to the flyable area's pole of inaccessibility when the centroid is
+outside the grid or within 10 m of an exclusion zone).
+
+The output is a markdown table, a targets table with PASS/FAIL, the command, and one
+``RESULT key=value ...`` line (see docs/benchmarks.md for the keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import TypeAlias, TypeVar
+
+import numpy as np
+import shapely
+from shapely import affinity
+from shapely.geometry import MultiPolygon, Point, Polygon, box
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import polylabel
+
+from geofences.checks import PreparedFences
+from geofences.frame import LocalFrame
+from geofences.geojson import parse_grids, parse_zones
+from geofences.model import FenceSet, ZoneKind
+from geofences.routing import conservative_buffer
+from geofences.sample import GRIDS_PATH, SITES_PATH, ZONES_PATH
+from missions.broadcast import BroadcastLayout, place_broadcast_points
+from missions.coverage import CoveragePath, coverage_pct, plan_coverage_path
+from missions.inspect import reach_m, roi_xy
+from missions.plan import MissionPlan
+from missions.planner import (
+    DEFAULT_CLEARANCE_M,
+    TURN_THRESHOLD_DEG,
+    plan_checkpoints,
+    plan_inspection,
+    plan_multi_grid,
+    plan_spray,
+)
+from missions.profile import Battery, FlightProfile, Speaker, Sprayer
+from missions.sites import checkpoints, inspection_sites, spray_targets
+from missions.tour import order_points, tour_length_m
+
+Area: TypeAlias = Polygon | MultiPolygon
+T = TypeVar("T")
+
+SWATH_M = 40.0
+AUDIBLE_RADIUS_M = 120.0
+ANCHOR_LONLAT = (120.54, 31.49)  # public shapes are placed at this point's UTM coordinates
+HOME_CLEAR_M = 10.0  # a home this close to an exclusion zone is moved
+QUIET_INTERFERES_PCT = 0.05  # uncovered_quiet_pct above this: the quiet zone takes part of the grid
+
+# Targets of the route planning issue.
+MIN_COVERAGE_PCT = 99.5
+MAX_RECT_RATIO = 1.15
+MAX_L_RATIO = 1.20
+MAX_MEDIAN_PLAN_MS = 20.0
+MAX_DISTRICT_S = 5.0
+MIN_BROADCAST_PCT = 99.0
+MAX_POINTS_RATIO = 1.3
+
+
+# ----------------------------------------------------------------------------------------------
+# The public shapes (local metres, south-west corner near the origin)
+
+
+def _star(points: int, outer_m: float, inner_m: float) -> Polygon:
+    ring = []
+    for k in range(2 * points):
+        r = outer_m if k % 2 == 0 else inner_m
+        a = math.pi / 2.0 + k * math.pi / points
+        ring.append((outer_m + r * math.cos(a), outer_m + r * math.sin(a)))
+    return Polygon(ring)
+
+
+def _lake_grid() -> Polygon:
+    """400 x 400 m with an irregular lake hole about 150 m across, off centre."""
+    hole = []
+    for k in range(24):
+        a = 2.0 * math.pi * k / 24
+        r = 72.0 + 9.0 * math.sin(3.0 * a) + 6.0 * math.cos(5.0 * a + 0.7)
+        hole.append((190.0 + r * math.cos(a), 215.0 + r * math.sin(a)))
+    return Polygon(box(0.0, 0.0, 400.0, 400.0).exterior.coords, [hole])
+
+
+def public_shapes() -> list[tuple[str, Polygon]]:
+    return [
+        ("rect 500x300", box(0.0, 0.0, 500.0, 300.0)),
+        ("L 500x500-250x250", Polygon([(0, 0), (500, 0), (500, 250), (250, 250), (250, 500), (0, 500)])),
+        ("star 5pt 250/110", _star(5, 250.0, 110.0)),
+        ("lake 400x400", _lake_grid()),
+        ("strip 1000x60 @30", affinity.rotate(box(0.0, 0.0, 1000.0, 60.0), 30.0, origin=(0.0, 0.0))),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# Measurements
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    name: str
+    public: bool
+    area_m2: float
+    coverage_pct: float
+    len_ratio: float  # length / (area / swath)
+    vs_fixed: float  # length / fixed-angle length
+    turns: int
+    plan_ms: float
+    bc_points: int
+    hex_points: int
+    points_ratio: float
+    bc_coverage_pct: float
+    bc_ms: float
+    quiet: bool  # a quiet zone takes part of the area out of earshot
+    bc_reachable_pct: float  # covered share of the part some permitted hover point can reach
+    fails: tuple[str, ...]
+
+
+def timed(fn: Callable[[], T], repeats: int) -> tuple[T, float]:
+    """The last result and the median wall time in milliseconds."""
+    times: list[float] = []
+    result: T | None = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    assert result is not None
+    return result, statistics.median(times)
+
+
+def count_turns(points: Sequence[tuple[float, float]]) -> int:
+    headings = [
+        math.atan2(q[1] - p[1], q[0] - p[0])
+        for p, q in pairwise(points)
+        if math.hypot(q[0] - p[0], q[1] - p[1]) > 1e-6
+    ]
+    return sum(
+        1
+        for a, b in pairwise(headings)
+        if math.degrees(abs((b - a + math.pi) % (2.0 * math.pi) - math.pi)) > TURN_THRESHOLD_DEG
+    )
+
+
+def naive_hex_points(area: BaseGeometry, r: float) -> int:
+    """Cells of a plain hexagonal covering lattice (0 degrees, anchored at the south-west corner
+    of the bounds) that touch the area: every point of the area is within r of its cell's centre."""
+    d = r * math.sqrt(3.0)
+    row = 1.5 * r
+    minx, miny, maxx, maxy = area.bounds
+    centres: list[tuple[float, float]] = []
+    for j in range(math.ceil((maxy - miny + r) / row) + 1):
+        shift = d / 2.0 if j % 2 else 0.0
+        for i in range(-1, math.ceil((maxx - minx + r) / d) + 1):
+            centres.append((minx + i * d + shift, miny + j * row))
+    c = np.asarray(centres, dtype=np.float64)
+    angles = np.pi / 2.0 + np.arange(6) * np.pi / 3.0  # pointy-top hexagon, circumradius r
+    ring = np.stack([np.cos(angles), np.sin(angles)], axis=1) * r
+    cells = shapely.polygons(c[:, None, :] + ring[None, :, :])
+    shapely.prepare(area)
+    return int(np.count_nonzero(shapely.intersects(area, cells)))
+
+
+def measure(
+    name: str,
+    area: Area,
+    *,
+    public: bool,
+    repeats: int,
+    obstacles: Sequence[Polygon] = (),
+    clearance_m: float = 0.0,
+    quiet: BaseGeometry | None = None,
+    allowed: BaseGeometry | None = None,
+) -> Row:
+    def ours() -> CoveragePath:
+        return plan_coverage_path(area, SWATH_M, obstacles=obstacles, clearance_m=clearance_m)
+
+    path, plan_ms = timed(ours, repeats)
+    fixed = plan_coverage_path(area, SWATH_M, obstacles=obstacles, clearance_m=clearance_m, angle_deg=0.0)
+    flyable: BaseGeometry = area
+    if obstacles:
+        flyable = area.difference(conservative_buffer(shapely.union_all(list(obstacles)), clearance_m))
+    cov = coverage_pct(flyable, path.sweeps, SWATH_M)
+
+    def broadcast() -> BroadcastLayout:
+        return place_broadcast_points(area, AUDIBLE_RADIUS_M, quiet=quiet, allowed=allowed)
+
+    layout, bc_ms = timed(broadcast, max(1, (repeats + 1) // 2))
+    quiet_hit = layout.uncovered_quiet_pct > QUIET_INTERFERES_PCT
+    len_ratio = path.length_m / (float(area.area) / SWATH_M)
+    fails: list[str] = []
+    if cov < MIN_COVERAGE_PCT:
+        fails.append(f"cov {cov:.2f}<{MIN_COVERAGE_PCT}")
+    if name.startswith("rect") and len_ratio > MAX_RECT_RATIO:
+        fails.append(f"len {len_ratio:.3f}>{MAX_RECT_RATIO}")
+    if name.startswith("L ") and len_ratio > MAX_L_RATIO:
+        fails.append(f"len {len_ratio:.3f}>{MAX_L_RATIO}")
+    if not quiet_hit and layout.coverage_pct < MIN_BROADCAST_PCT:
+        fails.append(f"bc_cov {layout.coverage_pct:.2f}<{MIN_BROADCAST_PCT}")
+    if public and layout.points_ratio > MAX_POINTS_RATIO:
+        fails.append(f"pts/LB {layout.points_ratio:.2f}>{MAX_POINTS_RATIO}")
+    return Row(
+        name=name,
+        public=public,
+        area_m2=float(area.area),
+        coverage_pct=cov,
+        len_ratio=len_ratio,
+        vs_fixed=path.length_m / fixed.length_m,
+        turns=count_turns(path.waypoints),
+        plan_ms=plan_ms,
+        bc_points=len(layout.points),
+        hex_points=naive_hex_points(area, AUDIBLE_RADIUS_M),
+        points_ratio=layout.points_ratio,
+        bc_coverage_pct=layout.coverage_pct,
+        bc_ms=bc_ms,
+        quiet=quiet_hit,
+        bc_reachable_pct=100.0 * layout.coverage_pct / layout.coverable_pct,
+        fails=tuple(fails),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The sample district
+
+
+@dataclass(frozen=True, slots=True)
+class District:
+    grids: list[tuple[str, Polygon | MultiPolygon]]  # WGS-84
+    fences: FenceSet
+
+
+def load_district() -> District:
+    grids = parse_grids(json.loads(Path(GRIDS_PATH).read_text(encoding="utf-8")))
+    zones = parse_zones(json.loads(Path(ZONES_PATH).read_text(encoding="utf-8")))
+    return District([(g.code, g.geometry) for g in grids], FenceSet(zones=tuple(z.zone for z in zones)))
+
+
+def district_rows(district: District, repeats: int) -> list[Row]:
+    frame = LocalFrame.for_geometry(shapely.union_all([g for _, g in district.grids]))
+    prepared = PreparedFences(district.fences, frame)
+    obstacles = [lz.shape for lz in prepared.exclusions]  # none has an altitude band
+    quiet_shapes = [lz.shape for lz in prepared.of_kind(ZoneKind.QUIET)]
+    quiet = shapely.union_all(quiet_shapes) if quiet_shapes else None
+    keep_out = shapely.union_all([conservative_buffer(o, DEFAULT_CLEARANCE_M) for o in obstacles])
+    rows = []
+    for code, geom in district.grids:
+        local = frame.to_local(geom)
+        base = prepared.inclusion if prepared.inclusion is not None else local.buffer(2.0 * AUDIBLE_RADIUS_M)
+        rows.append(
+            measure(
+                code,
+                local,
+                public=False,
+                repeats=repeats,
+                obstacles=obstacles,
+                clearance_m=DEFAULT_CLEARANCE_M,
+                quiet=quiet,
+                allowed=base.difference(keep_out),
+            )
+        )
+    return rows
+
+
+def home_for(grid_wgs84: Area, frame: LocalFrame, keep_out: BaseGeometry) -> tuple[float, float]:
+    local = frame.to_local(grid_wgs84)
+    c = local.centroid
+    if local.contains(c) and c.distance(keep_out) >= HOME_CLEAR_M:
+        return frame.lonlat(c.x, c.y)
+    free = local.difference(keep_out.buffer(HOME_CLEAR_M))
+    biggest = max(shapely.get_parts(free), key=lambda p: p.area)
+    pole = polylabel(biggest, tolerance=1.0)
+    return frame.lonlat(pole.x, pole.y)
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictRun:
+    seconds: float
+    plans: int
+    with_violations: int
+    min_coverage: tuple[float, str]  # plan stats: whole grid, exclusions and no-photo blackouts count
+    min_bc_coverage: tuple[float, str]
+    hover_points: int
+    sorties: int
+
+
+def run_district() -> DistrictRun:
+    """Everything a district-wide planning request does, end to end, one grid at a time."""
+    t0 = time.perf_counter()
+    district = load_district()
+    profile = FlightProfile()  # 60 m, no turnaround
+    speaker = Speaker(audible_radius_m=AUDIBLE_RADIUS_M)
+    frame = LocalFrame.for_geometry(shapely.union_all([g for _, g in district.grids]))
+    exclusions = [z.local_shape(frame) for z in district.fences.of_kind(ZoneKind.EXCLUSION)]
+    keep_out = shapely.union_all(exclusions) if exclusions else Point()
+    plans: list[MissionPlan] = []
+    coverage: list[tuple[float, str]] = []
+    broadcast: list[tuple[float, str]] = []
+    for code, geom in district.grids:
+        home = home_for(geom, frame, keep_out)
+        cov = plan_multi_grid(
+            [(code, geom)], "coverage", home=home, profile=profile, fences=district.fences, swath_m=SWATH_M
+        )
+        bc = plan_multi_grid(
+            [(code, geom)], "broadcast", home=home, profile=profile, fences=district.fences, speaker=speaker
+        )
+        plans += [cov, bc]
+        coverage.append((cov.stats.coverage_pct, code))
+        broadcast.append((bc.stats.coverage_pct, code))
+    seconds = time.perf_counter() - t0
+    return DistrictRun(
+        seconds=seconds,
+        plans=len(plans),
+        with_violations=sum(1 for p in plans if not p.ok),
+        min_coverage=min(coverage),
+        min_bc_coverage=min(broadcast),
+        hover_points=sum(p.stats.hover_points for p in plans),
+        sorties=sum(p.stats.sorties for p in plans),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Output
+
+
+# ----------------------------------------------------------------------------------------------
+# Field kinds (spray, inspect, checkpoint) on the sample sites
+
+FIELD_PROFILE = FlightProfile(alt_m=30.0, speed_mps=5.0)
+FIELD_SPRAYER = Sprayer(tank_l=10.0, flow_l_per_min=1.5, swath_m=5.0)
+FIELD_STANDOFF_M = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRow:
+    kind: str
+    sites: int
+    plan_ms: float
+    length_m: float
+    sorties: int
+    baseline: str
+    baseline_m: float
+    ok: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.length_m / self.baseline_m
+
+
+def field_rows(district: District, repeats: int) -> list[FieldRow]:
+    """Every sample site of each field kind in one plan (180 Wh battery, 10 L tank), timed, against
+    a baseline length measured in the same run: spray, the sweeps an ideal lawnmower needs
+    (sprayable area / swath; transits and climbs make up the rest); inspect, a reference (not a
+    bound: orbits are flown on chords and entered at their nearest point), the orbits'
+    circumferences plus the shortest straight tour of their centres; checkpoint (optimised
+    order), the same points flown in the file's order."""
+    doc = json.loads(Path(SITES_PATH).read_text(encoding="utf-8"))
+    home, fences, battery = ANCHOR_LONLAT, district.fences, Battery()
+    rows: list[FieldRow] = []
+
+    def row(kind: str, sites: int, plan: MissionPlan, ms: float, baseline: str, base_m: float) -> None:
+        rows.append(
+            FieldRow(kind, sites, ms, plan.stats.length_m, plan.stats.sorties, baseline, base_m, plan.ok)
+        )
+
+    targets = spray_targets(doc)
+    spray, ms = timed(
+        lambda: plan_spray(
+            targets, sprayer=FIELD_SPRAYER, home=home, profile=FIELD_PROFILE, fences=fences, battery=battery
+        ),
+        repeats,
+    )
+    row("spray", len(targets), spray, ms, "area / swath", spray.stats.area_m2 / FIELD_SPRAYER.swath_m)
+
+    sites = inspection_sites(doc)
+    inspect, ms = timed(
+        lambda: plan_inspection(
+            sites,
+            standoff_m=FIELD_STANDOFF_M,
+            home=home,
+            profile=FIELD_PROFILE,
+            fences=fences,
+            battery=battery,
+        ),
+        repeats,
+    )
+    frame = LocalFrame.for_lonlat(*home)
+    local = [frame.to_local(x.footprint) for x in sites]
+    centres = [roi_xy(f) for f in local]
+    orbits_m = sum(
+        2 * math.pi * (reach_m(f, c) + FIELD_STANDOFF_M) for f, c in zip(local, centres, strict=True)
+    )
+    hxy = frame.xy(*home)
+    tour_m = tour_length_m(centres, order_points(centres, start=hxy, end=hxy), start=hxy, end=hxy)
+    row("inspect", len(sites), inspect, ms, "orbits + tour", orbits_m + tour_m)
+
+    points = checkpoints(doc, default_hover_s=30.0)
+    best, ms = timed(
+        lambda: plan_checkpoints(
+            points, order="optimised", home=home, profile=FIELD_PROFILE, fences=fences, battery=battery
+        ),
+        repeats,
+    )
+    given = plan_checkpoints(
+        points, order="given", home=home, profile=FIELD_PROFILE, fences=fences, battery=battery
+    )
+    row("checkpoint", len(points), best, ms, "given order", given.stats.length_m)
+    return rows
+
+
+def field_report(rows: Sequence[FieldRow]) -> tuple[str, str]:
+    """The field kinds' table and their RESULT keys."""
+    header = ["kind", "sites", "plan_ms", "length_m", "sorties", "baseline", "vs_base", "ok"]
+    cells = [
+        [r.kind, str(r.sites), f"{r.plan_ms:.0f}", f"{r.length_m:.0f}", str(r.sorties), r.baseline,
+         f"{r.ratio:.3f}", "yes" if r.ok else "NO"]
+        for r in rows
+    ]  # fmt: skip
+    keys = " ".join(
+        f"{r.kind}_plan_ms={r.plan_ms:.0f} {r.kind}_len_m={r.length_m:.0f} {r.kind}_sorties={r.sorties} "
+        f"{r.kind}_vs_base={r.ratio:.3f}"
+        for r in rows
+    )
+    return table(header, cells, [False, True, True, True, True, False, True, False]), keys
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [c.rjust(w) if rt else c.ljust(w) for c, w, rt in zip(cells, widths, right, strict=True)]
+        return "| " + " | ".join(out) + " |"
+
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if rt else ("-" * (w + 2)) for w, rt in zip(widths, right, strict=True)
+        )
+        + "|"
+    )
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def row_cells(r: Row) -> list[str]:
+    status = "FAIL " + "; ".join(r.fails) if r.fails else "PASS (quiet)" if r.quiet else "PASS"
+    return [
+        r.name,
+        f"{r.area_m2:.0f}",
+        f"{r.coverage_pct:.2f}",
+        f"{r.len_ratio:.3f}",
+        f"{r.vs_fixed:.3f}",
+        str(r.turns),
+        f"{r.plan_ms:.1f}",
+        str(r.bc_points),
+        str(r.hex_points),
+        f"{r.points_ratio:.2f}",
+        f"{r.bc_coverage_pct:.2f}" + (" quiet" if r.quiet else ""),
+        f"{r.bc_ms:.0f}",
+        status,
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per coverage plan (median)")
+    args = parser.parse_args(argv)
+    repeats = max(1, int(args.repeats))
+    out = sys.stdout.write
+
+    load0 = os.getloadavg()[0]
+    frame = LocalFrame.for_lonlat(*ANCHOR_LONLAT)
+    ox, oy = frame.xy(*ANCHOR_LONLAT)
+    rows = [
+        measure(name, affinity.translate(shape, ox, oy), public=True, repeats=repeats)
+        for name, shape in public_shapes()
+    ]
+    rows += district_rows(load_district(), repeats)
+    district = run_district()
+    field_table, field_keys = field_report(field_rows(load_district(), repeats))
+
+    header = [
+        "polygon", "area_m2", "cov_%", "len/(A/w)", "vs_0deg", "turns", "plan_ms",
+        "bc_pts", "hex0", "pts/LB", "bc_cov_%", "bc_ms", "check",
+    ]  # fmt: skip
+    right = [False] + [True] * 11 + [False]
+    public = [r for r in rows if r.public]
+    grids = [r for r in rows if not r.public]
+    worst_cov = min(r.coverage_pct for r in rows)
+    rect = next(r for r in rows if r.name.startswith("rect"))
+    ell = next(r for r in rows if r.name.startswith("L "))
+    median_ms = statistics.median(r.plan_ms for r in rows)
+    median_bc_ms = statistics.median(r.bc_ms for r in rows)
+    worst_pts = max(r.points_ratio for r in public)
+    bc_rows = [r for r in rows if not r.quiet]
+    min_bc = min(r.bc_coverage_pct for r in bc_rows)
+    vs_fixed = statistics.median(r.vs_fixed for r in rows)
+    quiet_names = (
+        ", ".join(
+            f"{r.name} ({100.0 * (1.0 - r.bc_coverage_pct / r.bc_reachable_pct):.1f} % out of earshot, "
+            f"{r.bc_reachable_pct:.2f} % of the rest covered)"
+            for r in rows
+            if r.quiet
+        )
+        or "none"
+    )
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    targets = [
+        ["coverage >= 99.5 % everywhere", f"worst {worst_cov:.2f} %", verdict(worst_cov >= MIN_COVERAGE_PCT)],
+        ["rect length ratio <= 1.15", f"{rect.len_ratio:.3f}", verdict(rect.len_ratio <= MAX_RECT_RATIO)],
+        ["L length ratio <= 1.20", f"{ell.len_ratio:.3f}", verdict(ell.len_ratio <= MAX_L_RATIO)],
+        ["median coverage plan < 20 ms per grid", f"{median_ms:.1f} ms", verdict(median_ms < MAX_MEDIAN_PLAN_MS)],
+        ["district (46 grids x 2 plans) < 5 s", f"{district.seconds:.2f} s", verdict(district.seconds < MAX_DISTRICT_S)],
+        [
+            "broadcast >= 99 % covered (no quiet zone)",
+            f"worst {min_bc:.2f} %",
+            verdict(min_bc >= MIN_BROADCAST_PCT),
+        ],
+        [
+            "broadcast points <= 1.3 x lower bound (public)",
+            f"worst {worst_pts:.2f} ({max(public, key=lambda r: r.points_ratio).name})",
+            verdict(worst_pts <= MAX_POINTS_RATIO),
+        ],
+    ]  # fmt: skip
+    command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
+    out(f"## Route planning quality ({dt.date.today().isoformat()}, {platform.python_implementation()} ")
+    out(f"{platform.python_version()}, {os.cpu_count()} cores, load {load0:.2f} at start)\n\n")
+    out(
+        f"swath {SWATH_M:g} m, no turnaround; broadcast at a fixed audible radius of {AUDIBLE_RADIUS_M:g} m; "
+    )
+    out(f"timings are medians of {repeats} (coverage) / {max(1, (repeats + 1) // 2)} (broadcast) runs\n\n")
+    out(table(header, [row_cells(r) for r in rows], right) + "\n\n")
+    out(
+        f"public shapes: {len(public)}, district grids: {len(grids)}; quiet zone takes part of: {quiet_names}\n"
+        f"median broadcast placement {median_bc_ms:.0f} ms; "
+        f"naive hex lattice / ours (points, median) "
+        f"{statistics.median(r.hex_points / r.bc_points for r in rows):.2f}\n"
+        f"district end to end: {district.plans} plans in {district.seconds:.2f} s, "
+        f"{district.with_violations} with violations, {district.hover_points} hover points, "
+        f"{district.sorties} sorties; lowest plan coverage (PlanStats, whole grid: exclusion zones and "
+        f"no-photo blackouts count as uncovered) {district.min_coverage[0]:.2f} % ({district.min_coverage[1]}), "
+        f"lowest broadcast plan {district.min_bc_coverage[0]:.2f} % ({district.min_bc_coverage[1]})\n\n"
+    )
+    out(table(["target", "measured", "verdict"], targets, [False, True, False]) + "\n\n")
+    out(f"field kinds, all sample sites (30 m transit, 5 m/s work, 180 Wh, 10 L tank):\n\n{field_table}\n\n")
+    out(f"command: {command}\n")
+    out(
+        f"RESULT worst_coverage_pct={worst_cov:.2f} rect_len_ratio={rect.len_ratio:.3f} "
+        f"l_len_ratio={ell.len_ratio:.3f} median_plan_ms={median_ms:.1f} district_s={district.seconds:.2f} "
+        f"broadcast_points_ratio={worst_pts:.2f} broadcast_min_coverage_pct={min_bc:.2f} "
+        f"vs_fixed_angle_len_ratio={vs_fixed:.3f} {field_keys}\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
