@@ -21,11 +21,13 @@ router = APIRouter(prefix="/drones", tags=["drones"])
 DroneId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Request bodies reject unknown fields: a typo must not be silently ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class CameraSpec(_Strict):
+class CameraSpec(Strict):
     sensor_width_mm: float = Field(gt=0, le=100)
     sensor_height_mm: float = Field(gt=0, le=100)
     focal_length_mm: float = Field(gt=0, le=1000)
@@ -34,18 +36,18 @@ class CameraSpec(_Strict):
     model: str | None = Field(default=None, max_length=100)
 
 
-class SpeakerSpec(_Strict):
+class SpeakerSpec(Strict):
     level_db_at_1m: float = Field(ge=60, le=160, description="Sound pressure level at 1 m, dB(A)")
     model: str | None = Field(default=None, max_length=100)
 
 
-class SprayerSpec(_Strict):
+class SprayerSpec(Strict):
     tank_l: float = Field(gt=0, le=100)
     flow_l_per_min: float = Field(gt=0, le=50)
     swath_m: float = Field(gt=0, le=30)
 
 
-class Capabilities(_Strict):
+class Capabilities(Strict):
     camera: CameraSpec | None = None
     speaker: SpeakerSpec | None = None
     sprayer: SprayerSpec | None = None
@@ -54,13 +56,13 @@ class Capabilities(_Strict):
     endurance_min: float = Field(default=40.0, gt=0, le=600)
 
 
-class Home(_Strict):
+class Home(Strict):
     lon_deg: float = Field(ge=-180, le=180)
     lat_deg: float = Field(ge=-90, le=90)
     alt_m: float = Field(default=0.0, ge=-500, le=9000, description="Ground altitude AMSL of the dock")
 
 
-class DroneIn(_Strict):
+class DroneIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["real", "sitl", "sim"] = "real"
     endpoint: str = Field(
@@ -95,7 +97,7 @@ class DroneIn(_Strict):
         return v
 
 
-class DronePatch(_Strict):
+class DronePatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     endpoint: str | None = Field(default=None, min_length=1, max_length=200)
     sysid: int | None = Field(default=None, ge=1, le=255)

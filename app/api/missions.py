@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from app.api.deps import FlightPlanner, PoolDep, Reader
-from app.api.drones import CameraSpec, SprayerSpec
+from app.api.drones import CameraSpec, SprayerSpec, Strict
 from app.auth import Principal
 from app.db.repos import missions as repo
 from app.errors import ValidationFailed
@@ -31,16 +31,12 @@ MissionId = Annotated[int, Path(ge=1, le=2**62)]
 GridCode = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class HomeIn(_Strict):
+class HomeIn(Strict):
     lon_deg: float = Field(ge=-180, le=180)
     lat_deg: float = Field(ge=-90, le=90)
 
 
-class BatteryIn(_Strict):
+class BatteryIn(Strict):
     capacity_wh: float = Field(gt=0, le=10_000)
     reserve_frac: float = Field(default=0.25, ge=0, lt=1)
     cruise_power_w: float = Field(default=450, gt=0, le=20_000)
@@ -48,7 +44,7 @@ class BatteryIn(_Strict):
     climb_power_w: float = Field(default=250, ge=0, le=20_000)
 
 
-class BroadcastIn(_Strict):
+class BroadcastIn(Strict):
     message_s: float = Field(default=30, gt=0, le=3600, description="Length of the recorded message")
     repeats: int = Field(default=2, ge=1, le=100)
     level_db_at_1m: float | None = Field(
@@ -68,7 +64,7 @@ class SprayerIn(SprayerSpec):
     reserve_frac: float = Field(default=0, ge=0, lt=1, description="Share of the tank never planned")
 
 
-class InspectionIn(_Strict):
+class InspectionIn(Strict):
     standoff_m: float = Field(default=20, ge=0, le=1000, description="Orbit distance beyond the site's reach")
     min_standoff_m: float = Field(
         default=5, ge=0, le=1000, description="Least distance when an orbit shrinks"
@@ -76,7 +72,7 @@ class InspectionIn(_Strict):
     photo_step_deg: float = Field(default=30, gt=0, le=360, description="A photo every this many degrees")
 
 
-class CheckpointIn(_Strict):
+class CheckpointIn(Strict):
     order: Literal["given", "optimised"] = "given"
     hover_s: int = Field(default=30, ge=0, le=65535, description="For checkpoints without their own hover_s")
     turnaround_s: float = Field(default=300, ge=0, le=86_400, description="Ground time between sorties")
@@ -87,7 +83,7 @@ FeatureCollection = Annotated[
 ]
 
 
-class PlanRequest(_Strict):
+class PlanRequest(Strict):
     kind: Literal["coverage", "perimeter", "broadcast", "spray", "inspect", "checkpoint"]
     grid_codes: list[GridCode] = Field(
         min_length=1,

@@ -82,8 +82,7 @@ async def revoke_token(
     pool: PoolDep, principal: TokenAdmin, token_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> None:
     async with pool.acquire() as conn:
-        rows = {r["id"]: r for r in await service.list_all(conn)}
-        row = rows.get(token_id)
+        row = await service.get(conn, token_id)
         if row is None or not _visible(principal.communities, row["communities"]):
             raise NotFound(f"token {token_id} not found")
         await service.revoke(conn, token_id)

@@ -34,5 +34,9 @@ async def list_all(conn: Conn) -> list[asyncpg.Record]:
     return await repo.list_all(conn)
 
 
+async def get(conn: Conn, token_id: int) -> asyncpg.Record | None:
+    return await repo.get(conn, token_id)
+
+
 async def revoke(conn: Conn, token_id: int) -> None:
     await repo.revoke(conn, token_id)

@@ -65,3 +65,7 @@ async def revoke(conn: Conn, token_id: int) -> Any:
     return await conn.fetchval(
         "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id", token_id
     )
+
+
+async def get(conn: Conn, token_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_COLS} FROM api_tokens WHERE id = $1", token_id)
