@@ -92,6 +92,7 @@ class FlightService:
         self.timeouts = timeouts or FlightTimeouts()
         self._flights: dict[int, FlightRun] = {}
         self._position_seen_s: dict[str, float] = {}
+        self._fs_gcs_enable: dict[str, float] = {}
         self._remove_listener = manager.add_listener(self._on_message)
         self._keeper: asyncio.Task[None] | None = None
 
@@ -110,17 +111,38 @@ class FlightService:
         online drone whose position has not been heard for STREAM_STALE_S."""
         while True:
             now = time.monotonic()
-            for drone_id in self.manager.drone_ids():
-                vehicle = self.manager.vehicle(drone_id)
-                if (
-                    vehicle.tracker.online
-                    and now - self._position_seen_s.get(drone_id, -1e9) > STREAM_STALE_S
-                ):
-                    try:
-                        await vehicle.request_streams()
-                    except LinkError as exc:
-                        log.info("drone %s: stream request not answered: %s", drone_id, exc.message)
+            stale = [
+                self.manager.vehicle(d)
+                for d in self.manager.drone_ids()
+                if self.manager.vehicle(d).tracker.online
+                and now - self._position_seen_s.get(d, -1e9) > STREAM_STALE_S
+            ]
+            await asyncio.gather(*(self._request_streams(v) for v in stale))
             await asyncio.sleep(STREAM_CHECK_S)
+
+    async def _request_streams(self, vehicle: VehicleLink) -> None:
+        """Ask for the streams; on first contact also read FS_GCS_ENABLE (0 is ArduCopter's default,
+        under which a lost ground station does not bring the drone home) and warn when it is off."""
+        try:
+            await vehicle.request_streams()
+            if vehicle.drone_id not in self._fs_gcs_enable:
+                value = await vehicle.get_param("FS_GCS_ENABLE")
+                self._fs_gcs_enable[vehicle.drone_id] = value
+                if value == 0:
+                    log.warning(
+                        "drone %s: FS_GCS_ENABLE is 0: losing the ground station will not trigger RTL",
+                        vehicle.drone_id,
+                        extra={"drone_id": vehicle.drone_id},
+                    )
+        except LinkError as exc:
+            log.info("drone %s: stream or parameter request not answered: %s", vehicle.drone_id, exc.message)
+
+    def warnings(self, drone_id: int) -> list[str]:
+        """Standing warnings about a drone's configuration, shown with its state."""
+        out = []
+        if self._fs_gcs_enable.get(str(drone_id)) == 0:
+            out.append("FS_GCS_ENABLE is 0: losing the ground station will not trigger RTL")
+        return out
 
     # --- links ----------------------------------------------------------------------------
 
@@ -161,6 +183,7 @@ class FlightService:
         out: dict[str, Any] = {"drone_id": drone_id, "linked": linked}
         if linked:
             out.update(state_json(self.manager.state(str(drone_id))))
+        out["warnings"] = self.warnings(drone_id)
         out["last_upload"] = dict(upload) if upload else None
         run = self._flights.get(drone_id)
         out["flight"] = run.as_json() if run else None

@@ -82,10 +82,11 @@ async def test_plan_upload_fly_and_watch_state_to_landing(
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         state = (await client.get(f"/drones/{drone_id}/state", headers=operator)).json()
-        if state.get("online"):
+        if state.get("online") and state.get("warnings"):
             break
         await asyncio.sleep(0.2)
     assert state.get("online"), state
+    assert state["warnings"] == ["FS_GCS_ENABLE is 0: losing the ground station will not trigger RTL"]
 
     grid = smallest_clear_grid()
     r = await client.post(
