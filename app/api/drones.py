@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.api.deps import DroneManager, PoolDep, Reader
 from app.auth import Principal
@@ -19,6 +19,27 @@ from app.link.transport import parse_endpoint
 router = APIRouter(prefix="/drones", tags=["drones"])
 
 DroneId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def check_endpoint(v: str) -> str:
+    """A MAVLink endpoint string; parse_endpoint's ValueError names the problem."""
+    parse_endpoint(v)
+    return v
+
+
+def check_signing_key(v: str) -> str:
+    """64 hex characters: a 32-byte MAVLink 2 signing key."""
+    try:
+        raw = bytes.fromhex(v)
+    except ValueError:
+        raise ValueError("must be hexadecimal") from None
+    if len(raw) != 32:
+        raise ValueError(f"must be 32 bytes (64 hex characters), got {len(raw)} bytes")
+    return v
+
+
+Endpoint = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_endpoint)]
+SigningKeyHex = Annotated[str, AfterValidator(check_signing_key)]
 
 
 class Strict(BaseModel):
@@ -65,11 +86,9 @@ class Home(Strict):
 class DroneIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["real", "sitl", "sim"] = "real"
-    endpoint: str = Field(
-        min_length=1, max_length=200, description="udpin:H:P, udpout:H:P, tcp:H:P or serial:DEV:BAUD"
-    )
+    endpoint: Endpoint = Field(description="udpin:H:P, udpout:H:P, tcp:H:P or serial:DEV:BAUD")
     sysid: int = Field(ge=1, le=255)
-    signing_key: str | None = Field(
+    signing_key: SigningKeyHex | None = Field(
         default=None,
         description="MAVLink 2 signing key, 64 hex characters (32 bytes); stored, never returned",
     )
@@ -77,38 +96,16 @@ class DroneIn(Strict):
     home: Home
     capabilities: Capabilities = Field(default_factory=Capabilities)
 
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, v: str) -> str:
-        parse_endpoint(v)  # raises ValueError naming the problem
-        return v
-
-    @field_validator("signing_key")
-    @classmethod
-    def _key(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            raw = bytes.fromhex(v)
-        except ValueError:
-            raise ValueError("must be hexadecimal") from None
-        if len(raw) != 32:
-            raise ValueError(f"must be 32 bytes (64 hex characters), got {len(raw)} bytes")
-        return v
-
 
 class DronePatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    endpoint: str | None = Field(default=None, min_length=1, max_length=200)
+    endpoint: Endpoint | None = None
     sysid: int | None = Field(default=None, ge=1, le=255)
-    signing_key: str | None = None
+    signing_key: SigningKeyHex | None = None
     clear_signing_key: bool = False
     community_code: str | None = Field(default=None, max_length=64)
     home: Home | None = None
     capabilities: Capabilities | None = None
-
-    _endpoint = field_validator("endpoint")(DroneIn._endpoint.__func__)  # type: ignore[attr-defined]
-    _key = field_validator("signing_key")(DroneIn._key.__func__)  # type: ignore[attr-defined]
 
 
 class DroneOut(BaseModel):

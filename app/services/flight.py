@@ -25,7 +25,7 @@ from app.db.repos import missions as missions_repo
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.link.autopilots.ardupilot import ArduCopterFlight, FlightReport, FlightTimeouts
 from app.link.codec import MavMessage
-from app.link.errors import LinkError
+from app.link.errors import LinkError, NotConnected
 from app.link.manager import LinkManager, VehicleLink
 from app.link.vehicle import VehicleState
 from app.services import planning
@@ -166,6 +166,20 @@ class FlightService:
     def vehicle(self, drone_id: int) -> VehicleLink:
         return self.manager.vehicle(str(drone_id))
 
+    def online_vehicle(self, drone_id: int) -> VehicleLink:
+        """The drone's link, failing at once (503) when it has not been heard lately rather than
+        letting a command wait out its retries against silence."""
+        vehicle = self.vehicle(drone_id)
+        state = vehicle.state()
+        if not state.online:
+            heard = (
+                f"last heard {state.last_heard_age_s:.0f} s ago"
+                if state.last_heard_age_s is not None
+                else "never heard"
+            )
+            raise NotConnected(f"drone {drone_id} is offline ({heard})", drone_id=str(drone_id))
+        return vehicle
+
     async def _drone(self, drone_id: int, principal: Principal) -> asyncpg.Record:
         async with self.pool.acquire() as conn:
             row = await drones_repo.get(conn, drone_id)
@@ -233,7 +247,7 @@ class FlightService:
         async with self.pool.acquire() as conn:
             _, plan = await planning.load(conn, mission_id, principal)
         self._check_plan_for_drone(plan, sortie, drone)
-        vehicle = self.vehicle(drone_id)
+        vehicle = self.online_vehicle(drone_id)
         if vehicle.state().armed:
             raise Conflict(f"drone {drone_id} is armed: land before uploading a new mission")
         items = plan.sorties[sortie].items
@@ -293,7 +307,7 @@ class FlightService:
     async def command(self, drone_id: int, action: Action, alt_m: float | None, principal: Principal) -> None:
         drone = await self._drone(drone_id, principal)
         _can_fly(principal, drone["kind"])
-        vehicle = self.vehicle(drone_id)
+        vehicle = self.online_vehicle(drone_id)
         if action == "arm":
             await vehicle.arm()
         elif action == "disarm":
@@ -337,7 +351,7 @@ class FlightService:
             raise ValidationFailed("the uploaded mission has no NAV_TAKEOFF", code="no_takeoff")
         run = FlightRun(drone_id=drone_id, mission_id=upload["mission_id"], sortie=upload["sortie"])
         flight = ArduCopterFlight(
-            self.vehicle(drone_id), timeouts=self.timeouts, on_phase=self._phase_setter(run)
+            self.online_vehicle(drone_id), timeouts=self.timeouts, on_phase=self._phase_setter(run)
         )
         run.task = asyncio.create_task(self._fly(run, flight, takeoff_alt_m), name=f"flight-drone-{drone_id}")
         self._flights[drone_id] = run

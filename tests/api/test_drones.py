@@ -140,3 +140,25 @@ async def test_scoped_token_sees_and_acts_on_its_communities_only(
     grids = (await client.get("/grids", headers=scoped)).json()["features"]
     assert [g["id"] for g in grids] == ["G1"]
     assert (await client.get("/grids/G2", headers=scoped)).status_code == 404
+
+
+async def test_patch_with_explicit_nulls_changes_nothing_and_bad_endpoint_is_422(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    created = (await client.post("/drones", json=drone(), headers=admin)).json()
+    nulls = {"endpoint": None, "signing_key": None, "home": None, "capabilities": None, "name": None}
+    r = await client.patch(f"/drones/{created['id']}", json=nulls, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["endpoint"] == created["endpoint"] and r.json()["name"] == created["name"]
+    r = await client.patch(f"/drones/{created['id']}", json={"endpoint": "udpout:nohost"}, headers=admin)
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "body.endpoint"
+
+
+async def test_commands_to_an_offline_drone_fail_at_once_with_503(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # Nothing listens on this port: the drone is registered and linked but never heard.
+    created = (await client.post("/drones", json=drone(endpoint="udpout:127.0.0.1:9"), headers=admin)).json()
+    r = await client.post(f"/drones/{created['id']}/commands/arm", headers=admin)
+    assert r.status_code == 503 and r.json()["code"] == "link_not_connected"
+    assert "offline (never heard)" in r.json()["message"]
