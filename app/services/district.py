@@ -98,11 +98,20 @@ async def import_grids(
         raise Forbidden(f"token is not scoped to communities {', '.join(outside)}")
     streets = sorted({(f.street_code, f.street_name) for f in features})
     communities = sorted({(f.community_code, f.community_name, f.street_code) for f in features})
-    _check_consistent(streets, "street", features)
-    _check_consistent([(c, n) for c, n, _ in communities], "community", features)
+    _check_consistent(streets, "street")
+    _check_consistent([(c, n) for c, n, _ in communities], "community")
     rows = await asyncio.to_thread(lambda: [_grid_row(f) for f in features])
     async with pool.acquire() as conn, conn.transaction():
-        existing = {r["code"] for r in await conn.fetch("SELECT code FROM grids")}
+        stored = {
+            r["code"]: r["community_code"] for r in await conn.fetch("SELECT code, community_code FROM grids")
+        }
+        foreign = sorted(
+            f.code for f in features if f.code in stored and not principal.sees_community(stored[f.code])
+        )
+        if foreign:
+            # A scoped token must not take over (or overwrite) another community's grid by reusing its code.
+            raise Forbidden(f"grids {', '.join(foreign)} belong to communities outside this token's scope")
+        existing = set(stored)
         await repo.upsert_streets(conn, streets)
         await repo.upsert_communities(conn, communities)
         await repo.upsert_grids(conn, rows)
@@ -120,7 +129,7 @@ async def import_grids(
     )
 
 
-def _check_consistent(pairs: Sequence[tuple[str, str]], what: str, features: Sequence[GridFeature]) -> None:
+def _check_consistent(pairs: Sequence[tuple[str, str]], what: str) -> None:
     """One code must carry one name within a document; two names for one code is an error."""
     names: dict[str, str] = {}
     for code, name in pairs:

@@ -245,3 +245,23 @@ async def test_sample_district_imports_cleanly(client: httpx.AsyncClient, admin:
     assert r.status_code == 200, r.text
     communities = (await client.get("/communities", headers=admin)).json()
     assert len(communities) >= 5 and all(c["grid_count"] > 0 for c in communities)
+
+
+async def test_scoped_admin_cannot_take_over_another_communitys_grid(
+    client: httpx.AsyncClient, admin: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    other = grid("G9", square(LON0, LAT0), community_code="C2", community_name="渔港村")
+    assert (await client.post("/grids/import", json=collection(other), headers=admin)).status_code == 200
+    r = await client.post(
+        "/tokens", json={"name": "c1", "role": "admin", "communities": ["C1"]}, headers=admin
+    )
+    scoped = auth(r.json()["token"])
+    takeover = grid("G9", square(LON0 + 0.01, LAT0), name="mine now")  # community C1, code of C2's grid
+    r = await client.post("/grids/import", json=collection(takeover), headers=scoped)
+    assert r.status_code == 403 and "G9" in r.json()["message"]
+    got = (await client.get("/grids/G9", headers=admin)).json()
+    assert got["properties"]["community_code"] == "C2" and got["properties"]["name"] == "网格 G9"
+    r = await client.post(
+        "/grids/import", json=collection(grid("G1", square(LON0, LAT0 + 0.01))), headers=scoped
+    )
+    assert r.status_code == 200
