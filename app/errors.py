@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -99,6 +100,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(asyncpg.exceptions.PostgresConnectionError)
+    @app.exception_handler(asyncpg.exceptions.CannotConnectNowError)
+    @app.exception_handler(asyncpg.exceptions.AdminShutdownError)
+    @app.exception_handler(asyncpg.exceptions.InvalidCatalogNameError)
+    @app.exception_handler(asyncpg.exceptions.InterfaceError)
+    @app.exception_handler(OSError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The database went away (restart, failover, dropped, unreachable): the request's
+        # transaction was rolled back by PostgreSQL, so nothing half-written remains; retry later.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            error_body(
+                "database_unavailable", "the database is unavailable; nothing was applied, retry shortly"
+            ),
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
