@@ -2,14 +2,19 @@
 
 pymavlink is untyped; reading its constants once here keeps ``Any`` out of the rest of the
 simulator and keeps the numbers out of the code (DESIGN.md: no magic numbers).
+``MavMessage`` names what stays untyped: pymavlink's messages and its encoder.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+MavMessage = Any
+"""A decoded pymavlink message, or pymavlink's MAVLink encoder (pymavlink is untyped)."""
 
 
 class MissionResult(IntEnum):
