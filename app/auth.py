@@ -57,11 +57,19 @@ class Principal:
     def can(self, permission: Permission) -> bool:
         return grants(self.role, permission)
 
+    @property
+    def community_scope(self) -> list[str] | None:
+        """The scope as a sorted list for SQL filters (None: the whole district)."""
+        return None if self.communities is None else sorted(self.communities)
+
     def sees_community(self, community_code: str | None) -> bool:
         if self.communities is None:
             return True
         return community_code is not None and community_code in self.communities
 
+
+SYSTEM = Principal(token_id=0, name="system", role=Role.ADMIN, communities=None)
+"""AeroGrid itself (the sample district loader, the CLI run by an operator on the server)."""
 
 TOKEN_PREFIX = "ag_"
 

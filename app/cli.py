@@ -98,19 +98,18 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _import_cmd(kind: str) -> Callable[[argparse.Namespace, Settings], int]:
     def cmd(args: argparse.Namespace, settings: Settings) -> int:
-        from app.auth import Principal, Role
+        from app.auth import SYSTEM
         from app.errors import DomainError
         from app.services import district
         from geofences.crs import CoordinateSystem
 
         doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
         crs = CoordinateSystem(args.crs) if args.crs else None
-        principal = Principal(token_id=0, name="cli", role=Role.ADMIN, communities=None)
 
         async def run(pool: Any) -> int:
             fn = district.import_grids if kind == "grids" else district.import_zones
             try:
-                report = await fn(pool, doc, crs=crs, principal=principal)
+                report = await fn(pool, doc, crs=crs, principal=SYSTEM)
             except DomainError as exc:
                 _out(f"error: {exc.message}")
                 for d in exc.details or []:

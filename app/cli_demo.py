@@ -88,7 +88,6 @@ async def _register(pool: asyncpg.Pool, vehicles: list[SimVehicle], grid_codes: 
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    settings = settings.model_copy(update={"load_sample_district": True})
     host, port = args.host or settings.host, args.port or settings.port
     placements = docks(args.drones)
     vehicles = [

@@ -85,14 +85,14 @@ class FenceViolation:
     message: str
 
 
-def _polygon_parts(geom: BaseGeometry) -> list[Polygon]:
+def polygon_parts(geom: BaseGeometry) -> list[Polygon]:
     """The non-empty polygons of a geometry (shapely results may be collections)."""
     if geom.is_empty:
         return []
     if isinstance(geom, Polygon):
         return [geom]
     if hasattr(geom, "geoms"):
-        return [p for g in geom.geoms for p in _polygon_parts(g)]
+        return [p for g in geom.geoms for p in polygon_parts(g)]
     return []
 
 
@@ -144,7 +144,7 @@ class PreparedFences:
             shape = _zone_local_shape(zone, frame)
             if not shape.is_valid:
                 raise ValueError(f"zone {zone.zone_id}: invalid polygon ({shapely.is_valid_reason(shape)})")
-            local.extend(LocalZone(zone, part) for part in _polygon_parts(shape))
+            local.extend(LocalZone(zone, part) for part in polygon_parts(shape))
         for lz in local:
             shapely.prepare(lz.shape)
         self._fences = fences
@@ -194,7 +194,7 @@ def _union(shapes: list[Polygon]) -> Polygon | MultiPolygon | None:
     if not shapes:
         return None
     union = shapely.union_all(shapes)
-    parts = _polygon_parts(union)
+    parts = polygon_parts(union)
     if not parts:
         return None
     result: Polygon | MultiPolygon = parts[0] if len(parts) == 1 else MultiPolygon(parts)

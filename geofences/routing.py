@@ -27,6 +27,8 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
+from geofences.checks import polygon_parts
+
 Point2 = tuple[float, float]
 FloatArray = npt.NDArray[np.float64]
 
@@ -40,16 +42,6 @@ _EDGE_MARGIN_M = 1e-3  # graph edges keep clearance + this from the obstacles ..
 _NODE_MARGIN_M = 2e-3  # ... and graph corners sit at clearance + this (so edges between them fit)
 _END_TOLERANCE_M = 1e-7  # an end point may lie this far inside the clearance (on a boundary)
 _NEGLIGIBLE_M = 1e-9
-
-
-def _polygon_parts(geom: BaseGeometry) -> list[Polygon]:
-    if geom.is_empty:
-        return []
-    if isinstance(geom, Polygon):
-        return [geom]
-    if hasattr(geom, "geoms"):
-        return [p for g in geom.geoms for p in _polygon_parts(g)]
-    return []
 
 
 def conservative_buffer(
@@ -74,7 +66,7 @@ def conservative_buffer(
         simplified = out.simplify(simplify_m, preserve_topology=True)
         if shapely.get_num_coordinates(simplified) < shapely.get_num_coordinates(out):
             out = simplified.buffer(simplify_m, join_style="mitre", mitre_limit=MITRE_LIMIT)
-    parts = _polygon_parts(out)
+    parts = polygon_parts(out)
     return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 
 
@@ -167,7 +159,7 @@ class Router:
     ) -> None:
         if clearance_m < 0.0 or not math.isfinite(clearance_m):
             raise ValueError(f"clearance_m must be finite and >= 0, got {clearance_m}")
-        parts = [p for o in obstacles for p in _polygon_parts(o)]
+        parts = [p for o in obstacles for p in polygon_parts(o)]
         for p in parts:
             if not p.is_valid:
                 raise ValueError(f"invalid obstacle polygon ({shapely.is_valid_reason(p)})")
@@ -184,7 +176,7 @@ class Router:
                 shrunk = [
                     q
                     for p in parts
-                    for q in _polygon_parts(
+                    for q in polygon_parts(
                         p.buffer(end_distance_m, join_style="mitre", mitre_limit=MITRE_LIMIT)
                     )
                 ]
@@ -225,11 +217,11 @@ class Router:
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         rings_out: list[Any] = []  # free space outside: corners that turn left
         rings_in: list[Any] = []  # free space inside: corners that turn right
-        for poly in _polygon_parts(grown):
+        for poly in polygon_parts(grown):
             poly = shapely.orient_polygons(poly)
             rings_out.extend([poly.exterior, *poly.interiors])
         if shrunk_boundary is not None:
-            for poly in _polygon_parts(shrunk_boundary):
+            for poly in polygon_parts(shrunk_boundary):
                 poly = shapely.orient_polygons(poly)
                 rings_in.extend([poly.exterior, *poly.interiors])
         n_out, p_out, x_out = _corners(rings_out, convex=True)

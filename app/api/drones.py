@@ -194,7 +194,7 @@ async def register_drone(request: Request, pool: PoolDep, principal: DroneManage
 
 @router.get("", response_model=list[DroneOut])
 async def list_drones(pool: PoolDep, principal: Reader) -> list[DroneOut]:
-    scope = None if principal.communities is None else sorted(principal.communities)
+    scope = principal.community_scope
     async with pool.acquire() as conn:
         return [drone_out(r) for r in await repo.list_all(conn, scope)]
 

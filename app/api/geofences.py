@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from app.api.deps import DistrictAdmin, PoolDep, Reader
 from app.api.grids import CrsQuery, ImportOut, import_out
 from app.db.repos import district as repo
-from app.errors import Forbidden, NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.services import district
 from geofences.model import ZoneKind
 
@@ -76,8 +76,7 @@ async def get_ceiling(pool: PoolDep, principal: Reader) -> CeilingOut:
 
 @router.put("/ceiling", response_model=CeilingOut)
 async def set_ceiling(pool: PoolDep, principal: DistrictAdmin, body: CeilingIn) -> CeilingOut:
-    if principal.communities is not None:
-        raise Forbidden("the ceiling is district-wide: changing it needs a token without a community scope")
+    district.require_district_wide(principal)
     async with pool.acquire() as conn:
         await repo.set_ceiling_m(conn, body.ceiling_m)
     return CeilingOut(ceiling_m=body.ceiling_m)
@@ -111,8 +110,7 @@ async def replace_zone(
 
 @router.delete("/{code}", status_code=204)
 async def delete_zone(pool: PoolDep, principal: DistrictAdmin, code: str) -> None:
-    if principal.communities is not None:
-        raise Forbidden("geofences are district-wide: changing them needs a token without a community scope")
+    district.require_district_wide(principal)
     async with pool.acquire() as conn:
         if not await repo.delete_zone(conn, code):
             raise NotFound(f"zone {code} not found")

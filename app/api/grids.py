@@ -71,7 +71,7 @@ async def export_grids(
     street: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """All visible grids as a GeoJSON FeatureCollection, optionally filtered by community or street."""
-    scope = None if principal.communities is None else sorted(principal.communities)
+    scope = principal.community_scope
     async with pool.acquire() as conn:
         rows = await repo.list_grids(conn, community=community, street=street, communities_scope=scope)
     return {"type": "FeatureCollection", "features": [district.grid_feature_json(r) for r in rows]}
@@ -109,7 +109,7 @@ class CommunityOut(BaseModel):
 
 @communities_router.get("", response_model=list[CommunityOut])
 async def list_communities(pool: PoolDep, principal: Reader) -> list[CommunityOut]:
-    scope = None if principal.communities is None else sorted(principal.communities)
+    scope = principal.community_scope
     async with pool.acquire() as conn:
         rows = await repo.list_communities(conn, scope)
     return [CommunityOut(**dict(r)) for r in rows]

@@ -292,7 +292,7 @@ async def create_mission(pool: PoolDep, principal: FlightPlanner, req: MissionCr
 async def list_missions(
     pool: PoolDep, principal: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[MissionSummary]:
-    scope = None if principal.communities is None else sorted(principal.communities)
+    scope = principal.community_scope
     async with pool.acquire() as conn:
         rows = await repo.list_recent(conn, communities_scope=scope, limit=limit)
     return [MissionSummary(**dict(r)) for r in rows]

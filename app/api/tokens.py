@@ -49,8 +49,12 @@ class WhoAmI(BaseModel):
 
 @router.get("/me", response_model=WhoAmI)
 async def whoami(principal: CurrentUser) -> WhoAmI:
-    comms = None if principal.communities is None else sorted(principal.communities)
-    return WhoAmI(token_id=principal.token_id, name=principal.name, role=principal.role, communities=comms)
+    return WhoAmI(
+        token_id=principal.token_id,
+        name=principal.name,
+        role=principal.role,
+        communities=principal.community_scope,
+    )
 
 
 @router.post("", status_code=201, response_model=TokenCreated)

@@ -187,15 +187,18 @@ def _zone_row(z: Zone) -> tuple[Any, ...]:
     )
 
 
-def _require_district_wide(principal: Principal) -> None:
+def require_district_wide(principal: Principal) -> None:
+    """Zones and the ceiling apply to the whole district: a community-scoped token may not change them."""
     if principal.communities is not None:
-        raise Forbidden("geofences are district-wide: changing them needs a token without a community scope")
+        raise Forbidden(
+            "geofences and the ceiling are district-wide: changing them needs a token without a community scope"
+        )
 
 
 async def import_zones(
     pool: asyncpg.Pool, doc: object, *, crs: CoordinateSystem | None, principal: Principal
 ) -> ImportReport:
-    _require_district_wide(principal)
+    require_district_wide(principal)
     try:
         features = await asyncio.to_thread(parse_zones, doc, crs=crs, max_vertices=MAX_VERTICES)
     except GeoJSONError as exc:
@@ -218,14 +221,14 @@ def parse_one_zone(feature: object, *, crs: CoordinateSystem | None) -> Zone:
 
 
 async def create_zone(pool: asyncpg.Pool, zone: Zone, principal: Principal) -> None:
-    _require_district_wide(principal)
+    require_district_wide(principal)
     async with pool.acquire() as conn:
         if not await repo.insert_zone(conn, _zone_row(zone)):
             raise Conflict(f"zone {zone.zone_id} exists already; use PUT to replace it")
 
 
 async def replace_zone(pool: asyncpg.Pool, zone: Zone, principal: Principal) -> None:
-    _require_district_wide(principal)
+    require_district_wide(principal)
     async with pool.acquire() as conn:
         if not await repo.replace_zone(conn, _zone_row(zone)):
             raise NotFound(f"zone {zone.zone_id} not found")

@@ -32,6 +32,7 @@ from app.services import planning
 from geofences.frame import LocalFrame
 from missions.items import MavCmd, MissionType
 from missions.plan import MissionPlan
+from missions.profile import Battery
 
 log = logging.getLogger(__name__)
 
@@ -215,10 +216,11 @@ class FlightService:
             )
         battery_wh = drone["capabilities"].get("battery_wh")
         energy_wh = plan.sorties[sortie].energy_wh
-        if battery_wh and energy_wh > battery_wh * 0.75:
+        usable_wh = Battery(capacity_wh=battery_wh).usable_wh if battery_wh else None
+        if usable_wh is not None and energy_wh > usable_wh:
             raise ValidationFailed(
                 f"sortie {sortie} needs {energy_wh:.0f} Wh, more than this drone's usable "
-                f"{battery_wh * 0.75:.0f} Wh (battery {battery_wh:.0f} Wh less a 25% reserve): re-plan with its battery",
+                f"{usable_wh:.0f} Wh (battery {battery_wh:.0f} Wh less its reserve): re-plan with its battery",
                 code="battery_exceeded",
                 details=[{"field": "sortie", "problem": "exceeds the drone's usable battery"}],
             )

@@ -8,10 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from app.auth import Principal, Role
+from app.auth import SYSTEM
 from app.services import district
-
-_SYSTEM = Principal(token_id=0, name="system", role=Role.ADMIN, communities=None)
 
 
 def sample_document(name: str) -> dict[str, Any]:
@@ -23,5 +21,5 @@ def sample_document(name: str) -> dict[str, Any]:
 
 async def load_sample_district(pool: asyncpg.Pool) -> None:
     """Import the sample grids and zones (idempotent: re-running changes nothing)."""
-    await district.import_grids(pool, sample_document("grids"), crs=None, principal=_SYSTEM)
-    await district.import_zones(pool, sample_document("zones"), crs=None, principal=_SYSTEM)
+    await district.import_grids(pool, sample_document("grids"), crs=None, principal=SYSTEM)
+    await district.import_zones(pool, sample_document("zones"), crs=None, principal=SYSTEM)

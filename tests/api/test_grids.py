@@ -68,11 +68,11 @@ async def test_import_then_export_round_trips_and_filters(
     )
     r = await client.post("/grids/import", json=doc, headers=admin)
     assert r.status_code == 200, r.text
-    assert r.json() | {"overlaps": None} == {
+    assert r.json() == {
         "imported": 3,
         "created": 3,
         "updated": 0,
-        "overlaps": None,
+        "overlaps": [],
         "warnings": [],
     }
     r = await client.get("/grids", headers=admin)
