@@ -168,6 +168,9 @@ class SitlInstance:
         mav: Any = mavlink.MAVLink(
             None, srcSystem=_PROBE_SYSID, srcComponent=mavlink.MAV_COMP_ID_MISSIONPLANNER
         )
+        # SITL 4.8 writes its boot banner as plain text on this port before the first frame:
+        # bytes that are not MAVLink become BAD_DATA messages (matched by nothing below), not an exception.
+        mav.robust_parsing = True
         requested_from: int | None = None
         prearm_ok = ekf_ok = gps_ok = False
         ready_since: float | None = None
