@@ -35,6 +35,25 @@ RAW_XY_COMMANDS = frozenset(
 )
 
 
+# MISSION_ITEM_INT carries the integer-coordinate frames (GLOBAL_INT 5, GLOBAL_RELATIVE_ALT_INT 6,
+# GLOBAL_TERRAIN_ALT_INT 11), but QGroundControl and Mission Planner files use their float twins
+# (GLOBAL 0, GLOBAL_RELATIVE_ALT 3, GLOBAL_TERRAIN_ALT 10): QGroundControl opens frame-6 items only in
+# its raw editor and Mission Planner shows a blank frame for them. Files get the twin; an import maps
+# both back to the wire frame, so a file written by either tool or by an older AeroGrid reads the same.
+_FILE_FRAME_OF_WIRE = {5: 0, 6: 3, 11: 10}
+_WIRE_FRAME_OF_FILE = {file: wire for wire, file in _FILE_FRAME_OF_WIRE.items()}
+
+
+def file_frame(frame: int) -> int:
+    """The frame a ground-station file stores for a wire (MISSION_ITEM_INT) frame."""
+    return _FILE_FRAME_OF_WIRE.get(frame, frame)
+
+
+def wire_frame(frame: int) -> int:
+    """The MISSION_ITEM_INT frame for a frame read from a file (either twin maps to the _INT frame)."""
+    return _WIRE_FRAME_OF_FILE.get(frame, frame)
+
+
 @dataclass(frozen=True, slots=True)
 class ImportedMission:
     """A mission read back from a file: the upload lists for MISSION, FENCE and RALLY.

@@ -6,7 +6,7 @@ RallyPointController: ``fileType`` "Plan", ``version`` 1, a ``mission`` object (
 (version 2: ``polygons``, ``circles``, optional ``breachReturn``) and ``rallyPoints`` (version 2).
 
 Round trip: ``from_qgc_plan(dumps(plan, s)).items == plan.sorties[s].items`` holds exactly for
-every mission item after home, and for home, fence and rally items in the form AeroGrid compiles
+every mission item after home (in the wire's _INT or MISSION frames), and for home, fence and rally items in the form AeroGrid compiles
 them (``missions.compile``, ``geofences.compile``). The format cannot hold every MAVLink field of
 those, so on import they are rebuilt in that form, which for home and fence is also what
 ArduCopter reports when they are downloaded from the vehicle:
@@ -27,6 +27,10 @@ ArduCopter reports when they are downloaded from the vehicle:
   params 0, autocontinue 0. .plan rally altitudes are above home, so a rally item in an absolute
   or terrain frame is refused on export.
 
+Mission item frames are written as QGroundControl writes them (GLOBAL_RELATIVE_ALT 3, GLOBAL 0,
+GLOBAL_TERRAIN_ALT 10 for the wire's 6, 5, 11) and read back to the wire's _INT frames, from either
+form (``common.file_frame`` / ``wire_frame``).
+
 Params are written as the shortest decimal that reads back as the same float32; NaN is written
 as ``null`` (QGroundControl does the same) and read back as NaN.
 """
@@ -40,12 +44,14 @@ from typing import Any, TypeVar
 
 from missions.export.common import (
     ImportedMission,
+    file_frame,
     float32_text,
     group_fence,
     json_number,
     parse_xy,
     select_sortie,
     to_float32,
+    wire_frame,
     xy_is_position,
 )
 from missions.items import MavCmd, MavFrame, MissionItem, MissionType
@@ -237,7 +243,7 @@ def _simple_item(item: MissionItem, seq: int) -> dict[str, Any]:
         "autoContinue": bool(item.autocontinue),
         "command": int(item.command),
         "doJumpId": seq,
-        "frame": int(item.frame),
+        "frame": file_frame(int(item.frame)),
         "params": [
             _param(item.param1, f"{where} param1"),
             _param(item.param2, f"{where} param2"),
@@ -397,7 +403,7 @@ def _parse_simple_item(raw: object, seq: int) -> MissionItem:
             "generates the waypoints of survey, corridor and structure scans itself)"
         )
     command = _int_field(raw, "command", where, 65535)
-    frame = _int_field(raw, "frame", where, 255)
+    frame = wire_frame(_int_field(raw, "frame", where, 255))
     auto_continue = raw.get("autoContinue")
     if not isinstance(auto_continue, bool):
         raise ValueError(f'{where} "autoContinue" must be true or false')

@@ -9,13 +9,24 @@ rather than silently mixing them into a mission. Numbers are written so that ``f
 restores every field exactly: latitude/longitude as exact decimals of the 1e-7 degree integers,
 params and altitude as the shortest decimal of their float32 value. Commands whose x/y are not a
 position (DO_DIGICAM_CONTROL and the other exceptions ArduPilot makes) carry the raw integer.
+Frames are written as Mission Planner writes them (3, 0, 10 for the wire's 6, 5, 11) and read back
+to the wire's _INT frames (``common.file_frame`` / ``wire_frame``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from missions.export.common import e7_text, float32_text, parse_decimal, parse_xy, to_float32, xy_is_position
+from missions.export.common import (
+    e7_text,
+    file_frame,
+    float32_text,
+    parse_decimal,
+    parse_xy,
+    to_float32,
+    wire_frame,
+    xy_is_position,
+)
 from missions.items import MissionItem, MissionType
 
 WPL_HEADER = "QGC WPL 110"
@@ -36,7 +47,7 @@ def to_wpl(items: Sequence[MissionItem]) -> str:
         fields = [
             str(seq),
             "1" if seq == 0 else "0",
-            str(int(item.frame)),
+            str(file_frame(int(item.frame))),
             str(int(item.command)),
             float32_text(item.param1),
             float32_text(item.param2),
@@ -107,6 +118,8 @@ def _parse_line(fields: list[str], expected_seq: int) -> MissionItem:
         raise ValueError(f"seq {seq} is out of order, expected {expected_seq}")
     _int(fields[1], "current", 1)
     frame = _int(fields[2], "frame", 255)
+    if seq > 0:  # seq 0 is home, which ArduCopter reports in frame GLOBAL (0) itself
+        frame = wire_frame(frame)
     command = _int(fields[3], "command", 65535)
     try:
         x = parse_xy(command, parse_decimal(fields[8]), is_lat=True)

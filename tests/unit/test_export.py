@@ -250,7 +250,7 @@ def test_plan_document_has_the_keys_qgroundcontrol_writes() -> None:
         "autoContinue": True,
         "command": 16,
         "doJumpId": 3,
-        "frame": 6,
+        "frame": 3,  # GLOBAL_RELATIVE_ALT, as QGroundControl writes it (6 on the wire)
         "params": [0, 0, 0, 0, 31.2308, 121.4737, 30],
         "type": "SimpleItem",
     }
@@ -417,8 +417,38 @@ def test_random_missions_round_trip_exactly_through_plan_and_wpl(
     home = MissionItem(command=16, frame=0, x=home_lat_e7, y=home_lon_e7, z=home_alt_m, autocontinue=1)
     mission = (home, *items)
     plan = _plan(items=mission)
-    assert from_qgc_plan(dumps(plan)).items == mission
-    assert from_wpl(to_wpl(mission)) == mission
+    # files carry the float frames (0, 3, 10); an import brings every item back in the wire's _INT frame
+    on_the_wire = (home, *(replace(item, frame=_WIRE_FRAME.get(item.frame, item.frame)) for item in items))
+    assert from_qgc_plan(dumps(plan)).items == on_the_wire
+    assert from_wpl(to_wpl(mission)) == on_the_wire
+
+
+_WIRE_FRAME = {0: 5, 3: 6, 10: 11}
+_FILE_FRAME = {5: 0, 6: 3, 11: 10}
+
+
+@pytest.mark.parametrize("wire", [5, 6, 11])
+def test_files_write_the_float_frame_that_qgc_and_mission_planner_write(wire: int) -> None:
+    home = _home(47.3977, 8.5456)
+    waypoint = MissionItem(command=MavCmd.NAV_WAYPOINT, frame=wire, x=to_e7(47.398), y=to_e7(8.546), z=30)
+    plan = _plan(items=(home, waypoint))
+    assert json.loads(dumps(plan))["mission"]["items"][0]["frame"] == _FILE_FRAME[wire]
+    assert to_wpl(plan.sorties[0].items).splitlines()[2].split("\t")[2] == str(_FILE_FRAME[wire])
+
+
+@pytest.mark.parametrize("file_frame", [0, 3, 5, 6, 10, 11])
+def test_import_maps_both_frame_forms_to_the_wire_frame(file_frame: int) -> None:
+    wire = _WIRE_FRAME.get(file_frame, file_frame)
+    wpl = (
+        "QGC WPL 110\n"
+        "0\t1\t0\t16\t0\t0\t0\t0\t47.3977\t8.5456\t488\t1\n"
+        f"1\t0\t{file_frame}\t16\t0\t0\t0\t0\t47.398\t8.546\t30\t1\n"
+    )
+    items = from_wpl(wpl)
+    assert (items[0].frame, items[1].frame) == (MavFrame.GLOBAL, wire)
+    document = json.loads(dumps(_plan(items=items)))
+    document["mission"]["items"][0]["frame"] = file_frame
+    assert from_qgc_plan(json.dumps(document)).items[1].frame == wire
 
 
 # --- WPL ----------------------------------------------------------------------------------
@@ -442,7 +472,7 @@ def test_wpl_lines_are_tab_separated_with_home_current() -> None:
         "42.5",
         "1",
     ]
-    assert lines[2].split("\t")[:4] == ["1", "0", "6", "22"]
+    assert lines[2].split("\t")[:4] == ["1", "0", "3", "22"]  # GLOBAL_RELATIVE_ALT, as Mission Planner writes
     assert all(line.split("\t")[1] == "0" for line in lines[2:])
     assert lines[7].split("\t")[8] == "1"  # DO_DIGICAM_CONTROL shoot flag, raw
     assert len(lines) == len(items) + 1
