@@ -192,6 +192,9 @@ class SimVehicle:
                 await self._task
             self._task = None
         self._link.close()
+        # asyncio closes the socket on the next loop iteration: let it, so that a vehicle restarted
+        # on the same port (a reboot) can bind it as soon as stop() returns.
+        await asyncio.sleep(0)
 
     async def __aenter__(self) -> SimVehicle:
         await self.start()

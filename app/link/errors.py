@@ -166,6 +166,25 @@ class FlightAborted(LinkError):
     http_status = 409
 
 
+class VehicleRebooted(FlightAborted):
+    """The vehicle's time since boot says it restarted: whatever it was flying is not finished."""
+
+    code = "vehicle_rebooted"
+
+
+class LinkLost(FlightAborted):
+    """The vehicle stayed silent for longer than the flight's link-lost limit."""
+
+    code = "link_lost"
+    http_status = 504
+
+
+class MissionMismatch(FlightAborted):
+    """The mission on board is not the one uploaded for this flight (its item count differs)."""
+
+    code = "mission_mismatch"
+
+
 class UnknownDrone(LinkError):
     """No link is registered for this drone id."""
 
@@ -185,8 +204,10 @@ __all__ = [
     "FlightAborted",
     "LinkConflict",
     "LinkError",
+    "LinkLost",
     "LinkTimeout",
     "MissionConflict",
+    "MissionMismatch",
     "MissionTransferError",
     "MissionUploadError",
     "NotConfirmed",
@@ -194,4 +215,5 @@ __all__ = [
     "ParamError",
     "UnknownDrone",
     "VehicleNotReady",
+    "VehicleRebooted",
 ]

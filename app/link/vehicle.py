@@ -6,6 +6,10 @@ pymavlink's mapping), arming, position, battery, GPS, EKF and pre-arm health, mi
 home, a bounded event log (STATUSTEXT, relays, mode and arming changes), and a parameter cache.
 ``snapshot()`` returns a ``VehicleState`` for ``GET /drones/{id}/state``; ``wait_until`` lets the
 command and flight code await a condition on the live state with a timeout instead of polling.
+
+Every message carrying ``time_boot_ms`` also places the vehicle in a boot session (``boot_id``, see
+boot_session.py): a reboot resets what belonged to the old boot (mission progress) so nothing from
+before it can be mistaken for progress after it, and flights end on it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from app.link.boot_session import BootClock
 from app.link.codec import MavMessage, mode_name
 from app.link.constants import (
     EkfFlags,
@@ -46,7 +51,7 @@ _EKF_FORBIDDEN: Final = EkfFlags.CONST_POS_MODE | EkfFlags.UNINITIALIZED
 
 @dataclass(frozen=True, slots=True)
 class VehicleEvent:
-    """One line of the vehicle's event log: ``kind`` is statustext, relay, mode or armed."""
+    """One line of the vehicle's event log: ``kind`` is statustext, relay, mode, armed, link or boot."""
 
     at_unix_s: float
     kind: str
@@ -63,6 +68,13 @@ class VehicleState:
     online: bool
     last_heard_unix_s: float | None
     last_heard_age_s: float | None
+    boot_id: int
+    """The vehicle's boot session as seen by this service: 0 before any time since boot was heard,
+    then 1, incremented on every reboot detected."""
+    boot_confirmed: bool
+    """False before any time since boot was heard, and after a silence until a sample says whether
+    the vehicle rebooted meanwhile."""
+    time_boot_ms: int | None
     vehicle_type: int | None
     autopilot: int | None
     mode: str | None
@@ -116,6 +128,7 @@ class VehicleTracker:
         self.autopilot_compid: int = MavComponent.AUTOPILOT1
         self.last_heard_monotonic_s: float | None = None
         self.last_heard_unix_s: float | None = None
+        self.boot = BootClock()
         self.heartbeats = 0
         self.statustexts_seen = 0
         self.vehicle_type: int | None = None
@@ -145,6 +158,8 @@ class VehicleTracker:
         self.mission_seq: int | None = None
         self.mission_total: int | None = None
         self.mission_state: int | None = None
+        self.mission_reports = 0
+        """MISSION_CURRENT messages received: lets a flight ignore values from before it asked."""
         self.home_lat_deg: float | None = None
         self.home_lon_deg: float | None = None
         self.home_alt_amsl_m: float | None = None
@@ -179,6 +194,10 @@ class VehicleTracker:
         return heard is not None and time.monotonic() - heard <= self.online_timeout_s
 
     @property
+    def boot_id(self) -> int:
+        return self.boot.boot_id
+
+    @property
     def ekf_ok(self) -> bool | None:
         """EKF has attitude, velocity and an absolute position (what arming in GUIDED needs).
 
@@ -207,6 +226,9 @@ class VehicleTracker:
             online=self.online,
             last_heard_unix_s=self.last_heard_unix_s,
             last_heard_age_s=None if heard is None else round(time.monotonic() - heard, 3),
+            boot_id=self.boot.boot_id,
+            boot_confirmed=self.boot.confirmed,
+            time_boot_ms=self.boot.time_boot_ms,
             vehicle_type=self.vehicle_type,
             autopilot=self.autopilot,
             mode=self.mode,
@@ -294,13 +316,34 @@ class VehicleTracker:
             return
         if msg.name == "HEARTBEAT" and not self._is_autopilot_heartbeat(msg):
             return
-        self.last_heard_monotonic_s = msg.received_monotonic_s or time.monotonic()
+        now_s = msg.received_monotonic_s or time.monotonic()
+        previous_s = self.last_heard_monotonic_s
+        if previous_s is not None and now_s - previous_s > self.online_timeout_s:
+            self._on_heard_again(now_s - previous_s)
+        self.last_heard_monotonic_s = now_s
         self.last_heard_unix_s = time.time()
+        time_boot_ms = msg.fields.get("time_boot_ms")
+        if isinstance(time_boot_ms, int):
+            self._on_time_boot(time_boot_ms, now_s)
         handler = self._handlers.get(msg.name)
         if handler is not None:
             handler(msg)
         if self._waiters:
             self._notify()
+
+    def _on_heard_again(self, silence_s: float) -> None:
+        log.warning("drone %s: heard again after %.1f s of silence", self.drone_id, silence_s)
+        self.record_event("link", f"heard again after {silence_s:.1f} s of silence")
+        self.boot.silence_ended()
+
+    def _on_time_boot(self, time_boot_ms: int, now_s: float) -> None:
+        change = self.boot.observe(time_boot_ms, now_s)
+        if change is None:
+            return
+        log.warning("drone %s: rebooted (boot %d): %s", self.drone_id, change.boot_id, change.reason)
+        self.record_event("boot", f"vehicle rebooted: {change.reason}")
+        # Mission progress belonged to the old boot; the new boot reports its own.
+        self.mission_seq = self.mission_total = self.mission_state = None
 
     @staticmethod
     def _is_autopilot_heartbeat(msg: MavMessage) -> bool:
@@ -390,6 +433,7 @@ class VehicleTracker:
         self.ekf_flags = msg.get_int("flags")
 
     def _on_mission_current(self, msg: MavMessage) -> None:
+        self.mission_reports += 1
         self.mission_seq = msg.get_int("seq")
         self.mission_total = msg.get_int("total")
         self.mission_state = msg.get_int("mission_state")

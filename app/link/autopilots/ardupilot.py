@@ -12,6 +12,11 @@ The sequence follows what a real ArduCopter accepts (ARDUCOPTER-BEHAVIOUR.md):
 6. follow MISSION_CURRENT, believing COMPLETE only after progress on this mission was seen
    (it can still show the previous mission's COMPLETE), never MISSION_ITEM_REACHED;
 7. RTL and wait until landed and disarmed.
+
+Every wait goes through ``FlightWatch`` (flight_watch.py): a silent link shows as the phase
+``link_lost`` and fails the flight after ``FlightTimeouts.link_lost_s``; a reboot or a mission on
+board with another item count fails it at once. ``FlightReport.completed`` is true only when the
+vehicle, in the boot it took off in, reached the last item of the mission uploaded for it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from app.link.autopilots.flight_watch import FlightWatch
 from app.link.constants import MissionState
 from app.link.errors import FlightAborted, LinkError, LinkTimeout, VehicleNotReady
 from app.link.manager import VehicleLink
@@ -33,16 +39,20 @@ MISSION_MODES: Final = frozenset({"AUTO", "AUTO_RTL"})
 PAUSED_MODES: Final = frozenset({"BRAKE", "LOITER"})
 _TAKEOFF_REACHED_FRACTION: Final = 0.9
 _MISSION_START_GRACE_S: Final = 3.0
+MISSION_REPORT_WAIT_S: Final = 5.0
+"""Before arming, how long to wait for a MISSION_CURRENT to compare the vehicle's item count."""
 
 PhaseCallback = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
 class FlightReport:
-    """How a flight went: ``completed`` is true when the mission ran to its end on the vehicle."""
+    """How a flight went: ``completed`` is true when the vehicle reached the mission's last item in
+    the boot session ``boot_id`` it took off in (a reboot or another mission never counts)."""
 
     drone_id: str
     completed: bool
+    boot_id: int | None
     duration_s: float
     phases: tuple[tuple[str, float], ...]
     warnings: tuple[str, ...]
@@ -56,6 +66,8 @@ class FlightTimeouts:
     takeoff_s: float = 60.0
     mission_s: float = 3600.0
     landing_s: float = 600.0
+    link_lost_s: float = 30.0
+    """How long after the vehicle was last heard a flight in ``link_lost`` fails."""
 
 
 @dataclass(slots=True)
@@ -66,7 +78,11 @@ class _Progress:
 
 
 class ArduCopterFlight:
-    """Flies the mission already stored on one ArduCopter (upload it first with VehicleLink)."""
+    """Flies the mission already stored on one ArduCopter (upload it first with VehicleLink).
+
+    ``mission_items`` is the length of the uploaded mission including home at seq 0; without it the
+    item count the vehicle reports when the flight starts is taken as the mission's.
+    """
 
     def __init__(
         self,
@@ -74,6 +90,7 @@ class ArduCopterFlight:
         *,
         timeouts: FlightTimeouts | None = None,
         on_phase: PhaseCallback | None = None,
+        mission_items: int | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.timeouts = timeouts or FlightTimeouts()
@@ -81,6 +98,14 @@ class ArduCopterFlight:
         self._started_s = time.monotonic()
         self._phases: list[tuple[str, float]] = []
         self.warnings: list[str] = []
+        self.completed = False
+        self.watch = FlightWatch(
+            vehicle,
+            link_lost_s=self.timeouts.link_lost_s,
+            expected_total=None if mission_items is None else mission_items - 1,
+            phase=lambda: self._phases[-1][0] if self._phases else "starting",
+            set_phase=self._phase,
+        )
 
     def _phase(self, name: str) -> None:
         elapsed_s = round(time.monotonic() - self._started_s, 3)
@@ -93,6 +118,17 @@ class ArduCopterFlight:
         log.warning("drone %s: %s", self.vehicle.drone_id, text)
         self.warnings.append(text)
 
+    def report(self) -> FlightReport:
+        """The flight so far: what ``fly`` returns, and what a failed flight leaves behind."""
+        return FlightReport(
+            drone_id=self.vehicle.drone_id,
+            completed=self.completed,
+            boot_id=self.watch.boot_id,
+            duration_s=round(time.monotonic() - self._started_s, 3),
+            phases=tuple(self._phases),
+            warnings=tuple(self.warnings),
+        )
+
     # --- preflight ------------------------------------------------------------------------
 
     async def preflight(self) -> list[str]:
@@ -103,6 +139,7 @@ class ArduCopterFlight:
             self._warn(f"streams refused by the vehicle: {sorted(refused)}")
         await self.check_gcs_failsafe()
         await self.wait_ready()
+        await self.check_mission()
         return list(self.warnings)
 
     async def check_gcs_failsafe(self) -> None:
@@ -116,20 +153,42 @@ class ArduCopterFlight:
             self._warn("FS_GCS_ENABLE is 0: losing the ground station will not trigger RTL")
 
     async def wait_ready(self) -> None:
-        """Wait for pre-arm checks passing and an EKF absolute position; VehicleNotReady otherwise."""
+        """Wait for pre-arm checks passing, an EKF absolute position and a time since boot (the
+        boot session the flight is judged in); VehicleNotReady otherwise."""
         self._phase("wait_ready")
         tracker = self.vehicle.tracker
         try:
-            await tracker.wait_until(
-                lambda t: t.ready_to_arm, timeout_s=self.timeouts.ready_s, what="ready to arm"
+            await self.watch.wait(
+                lambda t: t.ready_to_arm and t.boot.confirmed,
+                timeout_s=self.timeouts.ready_s,
+                what="ready to arm",
             )
         except LinkTimeout as exc:
             texts = [e.text for e in tracker.events if e.kind == "statustext"][-3:]
             raise VehicleNotReady(
                 f"not ready after {self.timeouts.ready_s:.0f} s: prearm_ok={tracker.prearm_ok}, "
-                f"ekf_ok={tracker.ekf_ok}" + (f"; vehicle said: {'; '.join(texts)}" if texts else ""),
+                f"ekf_ok={tracker.ekf_ok}, time since boot heard={tracker.boot.confirmed}"
+                + (f"; vehicle said: {'; '.join(texts)}" if texts else ""),
                 drone_id=self.vehicle.drone_id,
             ) from exc
+        self.watch.check()
+
+    async def check_mission(self) -> None:
+        """Before arming, compare the vehicle's mission item count with the uploaded mission's
+        (MissionMismatch); without an uploaded count, take the vehicle's as the mission's."""
+        start = self.watch.reports_at_start
+        try:
+            await self.watch.wait(
+                lambda t: t.mission_reports > start and t.mission_total is not None,
+                timeout_s=MISSION_REPORT_WAIT_S,
+                what="MISSION_CURRENT",
+            )
+        except LinkTimeout:
+            self._warn("no MISSION_CURRENT before take-off: the mission on board could not be checked")
+            return
+        if self.watch.expected_total is None:
+            self.watch.expected_total = self.vehicle.tracker.mission_total
+        self.watch.check()
 
     # --- flight ---------------------------------------------------------------------------
 
@@ -138,18 +197,12 @@ class ArduCopterFlight:
         self._started_s = time.monotonic()
         await self.preflight()
         await self.take_off(takeoff_alt_m)
-        completed = await self.run_mission()
+        self.completed = await self.run_mission()
         if return_home and self.vehicle.tracker.armed:
             await self.return_and_land()
         elif self.vehicle.tracker.armed:
             self._phase("holding")
-        return FlightReport(
-            drone_id=self.vehicle.drone_id,
-            completed=completed,
-            duration_s=round(time.monotonic() - self._started_s, 3),
-            phases=tuple(self._phases),
-            warnings=tuple(self.warnings),
-        )
+        return self.report()
 
     async def take_off(self, alt_m: float) -> None:
         """GUIDED, arm, NAV_TAKEOFF at once, and wait for the climb to ~90 % of ``alt_m``."""
@@ -179,6 +232,8 @@ class ArduCopterFlight:
 
         Pauses (BRAKE, LOITER from the operator) are waited out; any other mode change (an RTL
         or LAND failsafe, the operator sending it home) ends the mission early and is warned.
+        Completed means, in this boot: COMPLETE after this mission was seen active, or disarmed
+        (a mission ending in LAND) at its last item; never merely disarmed.
         """
         tracker = self.vehicle.tracker
         progress = _Progress()
@@ -191,22 +246,25 @@ class ArduCopterFlight:
             return progress.seen_active
 
         try:
-            await tracker.wait_until(watch, timeout_s=_MISSION_START_GRACE_S, what="mission start")
+            await self.watch.wait(watch, timeout_s=_MISSION_START_GRACE_S, what="mission start")
         except LinkTimeout:
             self._phase("mission_start")
             await self.vehicle.mission_start()
 
         def completed(t: VehicleTracker) -> bool:
-            # A mission ending in LAND or RETURN_TO_LAUNCH lands and disarms in AUTO and may
-            # never report COMPLETE.
-            return progress.seen_active and (t.mission_state == MissionState.COMPLETE or not t.armed)
+            last_seq = self.watch.expected_total
+            if not progress.seen_active or t.mission_total is None or t.mission_total != last_seq:
+                return False
+            # A mission ending in LAND lands and disarms in AUTO at its last item and may never
+            # report COMPLETE.
+            return t.mission_state == MissionState.COMPLETE or (not t.armed and t.mission_seq == last_seq)
 
         def finished(t: VehicleTracker) -> bool:
             watch(t)
             left_mission = t.mode not in MISSION_MODES and t.mode not in PAUSED_MODES
             return completed(t) or left_mission or not t.armed
 
-        await tracker.wait_until(finished, timeout_s=self.timeouts.mission_s, what="mission complete")
+        await self.watch.wait(finished, timeout_s=self.timeouts.mission_s, what="mission complete")
         if completed(tracker):
             self._phase("mission_complete")
             return True
@@ -221,7 +279,7 @@ class ArduCopterFlight:
             self._phase("rtl")
             await self.vehicle.return_home()
         self._phase("landing")
-        await tracker.wait_until(
+        await self.watch.wait(
             lambda t: not t.armed and t.on_ground is not False,
             timeout_s=self.timeouts.landing_s,
             what="landed and disarmed",
@@ -233,7 +291,7 @@ class ArduCopterFlight:
     ) -> None:
         """Wait for ``condition``, failing fast with FlightAborted if the vehicle disarms meanwhile."""
         tracker = self.vehicle.tracker
-        await tracker.wait_until(lambda t: condition(t) or not t.armed, timeout_s=timeout_s, what=what)
+        await self.watch.wait(lambda t: condition(t) or not t.armed, timeout_s=timeout_s, what=what)
         if not tracker.armed:
             said = [e.text for e in tracker.events if e.kind == "statustext"][-2:]
             raise FlightAborted(
