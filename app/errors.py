@@ -24,10 +24,18 @@ class DomainError(Exception):
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers  # extra response headers, e.g. Retry-After on a 503
         if code is not None:
             self.code = code
 
@@ -83,6 +91,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        if exc.headers:
+            headers = {**(headers or {}), **exc.headers}
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=headers
         )

@@ -19,6 +19,7 @@ from app.db.pool import open_database
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.link.manager import LinkManager
+from app.services import planning
 from app.services.flight import FlightService
 from app.services.sample import load_sample_district
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.load_sample_district:
                 await load_sample_district(db.pool)
             app.state.db = db
+            app.state.plan_pool = await planning.open_pool(settings)
             if settings.links_enabled:
                 app.state.flights = FlightService(db.pool, LinkManager())
                 await app.state.flights.link_all()
@@ -46,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if getattr(app.state, "flights", None) is not None:
                 await app.state.flights.close()
                 app.state.flights = None
+            if getattr(app.state, "plan_pool", None) is not None:
+                await app.state.plan_pool.close()
+                app.state.plan_pool = None
             await db.close()
 
     app = FastAPI(

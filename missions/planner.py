@@ -237,6 +237,7 @@ def plan_multi_grid(
         raise ValueError(f"kind must be 'coverage', 'perimeter' or 'broadcast', got {kind!r}")
     if not grids:
         raise ValueError("grids is empty")
+    _unique_codes("grids", [code for code, _ in grids])  # a grid given twice would be flown twice
     for code, geom in grids:
         if not isinstance(geom, Polygon | MultiPolygon) or geom.is_empty or not geom.is_valid:
             raise ValueError(f"grid {code!r}: need a valid, non-empty (Multi)Polygon in WGS-84")

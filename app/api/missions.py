@@ -6,11 +6,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.api.deps import FlightPlanner, PoolDep, Reader
+from app.api.disconnect import unless_disconnected
 from app.api.drones import CameraSpec, SprayerSpec, Strict
 from app.auth import Principal
 from app.db.repos import missions as repo
@@ -127,6 +128,15 @@ class PlanRequest(Strict):
             raise ValueError("give swath_m or camera, not both")
         return self
 
+    @field_validator("grid_codes")
+    @classmethod
+    def _distinct_grids(cls, codes: list[str]) -> list[str]:
+        """A grid named twice would be flown twice in one route."""
+        twice = sorted({c for c in codes if codes.count(c) > 1})
+        if twice:
+            raise ValueError(f"grid code(s) {', '.join(twice)} given more than once")
+        return codes
+
 
 def planner_inputs(req: PlanRequest) -> planning.PlanInputs:
     kwargs: dict[str, Any] = {
@@ -211,6 +221,16 @@ def _field_work(req: PlanRequest) -> dict[str, Any]:
     return out
 
 
+async def _plan(
+    request: Request, pool: PoolDep, req: PlanRequest, principal: Principal
+) -> planning.PlannedMission:
+    """Plan in the service's worker pool; a client that leaves cancels its plan (queued or running)."""
+    state = request.app.state
+    limits = planning.limits_from(state.settings)
+    work = planning.plan(pool, planner_inputs(req), principal, state.plan_pool, limits)
+    return await unless_disconnected(request, work)
+
+
 def plan_json(plan: MissionPlan) -> dict[str, Any]:
     """The preview: statistics, violations, warnings, per-sortie items, and GeoJSON for a map."""
     return {
@@ -257,9 +277,9 @@ def plan_json(plan: MissionPlan) -> dict[str, Any]:
 
 
 @router.post("/plan")
-async def preview(pool: PoolDep, principal: Reader, req: PlanRequest) -> dict[str, Any]:
+async def preview(request: Request, pool: PoolDep, principal: Reader, req: PlanRequest) -> dict[str, Any]:
     """Plan without saving: statistics, violations, items and GeoJSON. Violations are not an error here."""
-    planned = await planning.plan(pool, planner_inputs(req), principal)
+    planned = await _plan(request, pool, req, principal)
     return plan_json(planned.plan)
 
 
@@ -279,9 +299,9 @@ class MissionSummary(BaseModel):
 
 
 @router.post("", status_code=201)
-async def create_mission(pool: PoolDep, principal: FlightPlanner, req: MissionCreate) -> dict[str, Any]:
+async def create_mission(pool: PoolDep, principal: FlightPlanner, req: MissionCreate, request: Request) -> dict[str, Any]:
     """Plan and store. A plan with violations is refused (422 `plan_violations`, each violation listed)."""
-    planned = await planning.plan(pool, planner_inputs(req), principal)
+    planned = await _plan(request, pool, req, principal)
     mission_id = await planning.store(
         pool, planned, name=req.name, request=req.model_dump(mode="json"), principal=principal
     )

@@ -1,13 +1,15 @@
 """Plan missions from stored grids, zones and drones; store them; read them back.
 
-The planning core is pure and CPU-bound, so it runs in a worker thread, off the event loop.
-A plan with violations can be previewed but is never stored or uploaded: the operator gets the
-violations (leg, zone, distance) instead.
+The planning core is pure and CPU-bound, so it runs in a worker process of the ``PlanPool``
+(``app.services.plan_pool``), off the event loop and out of its GIL. Before a plan is queued,
+its work is estimated from the inputs (``missions.limits``) and a request over a limit is
+refused with 422 ``plan_too_large`` naming the field to change and the limit; afterwards every
+sortie is checked against ArduCopter's mission size. A plan with violations can be previewed but
+is never stored or uploaded: the operator gets the violations (leg, zone, distance) instead.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +20,20 @@ from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from app.auth import Principal
+from app.config import Settings
 from app.db.conn import Conn
 from app.db.repos import district as district_repo
 from app.db.repos import drones as drones_repo
 from app.db.repos import missions as repo
 from app.errors import NotFound, ValidationFailed
 from app.services.district import load_fences
+from app.services.plan_pool import PlanPool, default_workers
 from missions.camera import Camera
 from missions.checkpoint import Checkpoint
 from missions.inspect import InspectionSite
+from missions.job import PlanJob, run_job
+from missions.limits import PlanLimits, PlanTooLarge, check_estimate, check_sorties, estimate_work
 from missions.plan import MissionPlan
-from missions.planner import plan_checkpoints, plan_inspection, plan_multi_grid, plan_spray
 from missions.profile import Battery, FlightProfile, Speaker, Sprayer
 from missions.serialize import plan_from_dict, plan_to_dict
 from missions.spray import SprayTarget
@@ -100,25 +105,68 @@ def _drone_defaults(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
-def _run_planner(
-    kind: str,
-    grids: list[tuple[str, Polygon | MultiPolygon]],
-    home: tuple[float, float],
-    kwargs: dict[str, Any],
-) -> MissionPlan:
-    try:
-        if kind == "spray":
-            return plan_spray(home=home, **kwargs)
-        if kind == "inspect":
-            return plan_inspection(home=home, **kwargs)
-        if kind == "checkpoint":
-            return plan_checkpoints(home=home, **kwargs)
-        return plan_multi_grid(grids, kind, home=home, **kwargs)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), details=[{"field": "body", "problem": str(exc)}]) from None
+# Planner keywords as the request fields an operator changes to ask for less work.
+_REQUEST_FIELD = {
+    "speaker": "broadcast",
+    "points": "checkpoints",
+    "photo_step_deg": "inspection.photo_step_deg",
+}
 
 
-async def plan(pool: asyncpg.Pool, inputs: PlanInputs, principal: Principal) -> PlannedMission:
+def limits_from(settings: Settings) -> PlanLimits:
+    return PlanLimits(
+        max_lanes=settings.plan_max_lanes,
+        max_hover_points=settings.plan_max_hover_points,
+        max_vertices=settings.plan_max_vertices,
+        max_items=settings.plan_max_items,
+        max_items_per_sortie=settings.plan_max_items_per_sortie,
+    )
+
+
+async def open_pool(settings: Settings) -> PlanPool:
+    """The service's planning workers (``plan_workers`` 0: one per core but one)."""
+    pool = PlanPool(
+        workers=settings.plan_workers or default_workers(),
+        queue_size=settings.plan_queue_size,
+        timeout_s=settings.plan_timeout_s,
+    )
+    await pool.start()
+    return pool
+
+
+def _too_large(exc: PlanTooLarge) -> ValidationFailed:
+    field = _REQUEST_FIELD.get(exc.field, exc.field)
+    message = str(exc)
+    if message.startswith(f"{exc.field}:"):
+        message = field + message[len(exc.field) :]
+    return ValidationFailed(
+        message,
+        code="plan_too_large",
+        details=[
+            {
+                "field": field,
+                "problem": f"over the limit {exc.limit}",
+                "limit": exc.limit,
+                "limit_value": exc.value,
+                "estimate": exc.estimate,
+            }
+        ],
+    )
+
+
+def _refused(exc: ValueError) -> ValidationFailed:
+    return ValidationFailed(str(exc), details=[{"field": "body", "problem": str(exc)}])
+
+
+async def plan(
+    pool: asyncpg.Pool, inputs: PlanInputs, principal: Principal, runner: PlanPool, limits: PlanLimits
+) -> PlannedMission:
+    """Load the grids, fences and drone, check the work against ``limits``, plan in ``runner``.
+
+    Cancelling the caller (the client went away) cancels the plan: it leaves the queue, or its
+    worker is stopped.
+    """
+    runner.check_capacity()  # a full queue answers 503 before any database work
     kwargs = dict(inputs.planner_kwargs)
     async with pool.acquire() as conn:
         grids = await _grids(conn, inputs.grid_codes, principal)
@@ -143,7 +191,21 @@ async def plan(pool: asyncpg.Pool, inputs: PlanInputs, principal: Principal) -> 
         kwargs["battery"] = Battery(**battery)
     if inputs.kind in _FIELD_KINDS:
         _check_field_work(inputs.kind, kwargs, grids)
-    result = await asyncio.to_thread(_run_planner, inputs.kind, [(c, g) for c, _, g in grids], home, kwargs)
+    try:
+        estimate = estimate_work(inputs.kind, [g for _, _, g in grids], kwargs)
+        check_estimate(estimate, limits, one_sortie=battery is None)
+    except PlanTooLarge as exc:
+        raise _too_large(exc) from None
+    except ValueError as exc:
+        raise _refused(exc) from None
+    job = PlanJob(inputs.kind, tuple((c, g) for c, _, g in grids), home, kwargs)
+    try:
+        result = await runner.run(run_job, job)
+        check_sorties(result, limits, estimate.driver)
+    except PlanTooLarge as exc:
+        raise _too_large(exc) from None
+    except ValueError as exc:
+        raise _refused(exc) from None
     communities = tuple(sorted({comm for _, comm, _ in grids}))
     return PlannedMission(plan=result, grid_codes=inputs.grid_codes, communities=communities)
 
