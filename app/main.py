@@ -20,6 +20,7 @@ from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.link.manager import LinkManager
 from app.services import planning
+from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
 from app.services.sample import load_sample_district
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with db.pool.acquire() as conn:
                 await migrate(conn)
+            await canonicalise_stored(db.pool)  # before any link opens: one spelling per link
             if settings.load_sample_district:
                 await load_sample_district(db.pool)
             app.state.db = db

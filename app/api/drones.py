@@ -15,6 +15,7 @@ from app.db.conn import Conn
 from app.db.repos import drones as repo
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.link.transport import parse_endpoint
+from app.services import drone_links
 
 router = APIRouter(prefix="/drones", tags=["drones"])
 
@@ -22,9 +23,8 @@ DroneId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def check_endpoint(v: str) -> str:
-    """A MAVLink endpoint string; parse_endpoint's ValueError names the problem."""
-    parse_endpoint(v)
-    return v
+    """A MAVLink endpoint string, spelt canonically; parse_endpoint's ValueError names the problem."""
+    return str(parse_endpoint(v))
 
 
 def check_signing_key(v: str) -> str:
@@ -151,10 +151,10 @@ async def _write(conn: Conn, fn: Any, *args: Any) -> asyncpg.Record | None:
     try:
         row: asyncpg.Record | None = await fn(conn, *args)
     except asyncpg.UniqueViolationError as exc:
+        # Names nothing about the other drone: it may belong to a community outside the caller's scope.
         field = "name" if "name" in (exc.constraint_name or "") else "endpoint, sysid"
-        raise Conflict(
-            f"{field}: another drone already has this {field}", details=[{"field": field}]
-        ) from None
+        what = "this name" if field == "name" else "this link (however spelt) and system id"
+        raise Conflict(f"{field}: another drone already has {what}", details=[{"field": field}]) from None
     except asyncpg.ForeignKeyViolationError:
         raise ValidationFailed(
             "community_code: unknown community",
@@ -185,10 +185,11 @@ async def register_drone(request: Request, pool: PoolDep, principal: DroneManage
         "home_alt_m": body.home.alt_m,
         "capabilities": body.capabilities.model_dump(),
     }
-    async with pool.acquire() as conn:
+    values["endpoint"] = await drone_links.canonical_endpoint(body.endpoint)
+    async with pool.acquire() as conn, conn.transaction():
         row = await _write(conn, repo.insert, values)
-    assert row is not None
-    await _relink(request, row["id"])
+        assert row is not None
+        await drone_links.open_link(_linker(request), conn, row["id"])
     return drone_out(row)
 
 
@@ -213,6 +214,8 @@ async def update_drone(
     for key in ("name", "endpoint", "sysid"):
         if getattr(body, key) is not None:
             values[key] = getattr(body, key)
+    if body.endpoint is not None:
+        values["endpoint"] = await drone_links.canonical_endpoint(body.endpoint)
     if "community_code" in body.model_fields_set:
         _check_scope(principal, body.community_code)
         values["community_code"] = body.community_code
@@ -226,14 +229,20 @@ async def update_drone(
         )
     if body.capabilities is not None:
         values["capabilities"] = body.capabilities.model_dump()
-    async with pool.acquire() as conn, conn.transaction():
-        current = await load_visible(conn, principal, drone_id)
-        if not values:
-            return drone_out(current)
-        row = await _write(conn, repo.update, drone_id, values)
-    assert row is not None
-    if values.keys() & {"endpoint", "sysid", "signing_key"}:
-        await _relink(request, drone_id)
+    relink = bool(values.keys() & {"endpoint", "sysid", "signing_key"})
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            current = await load_visible(conn, principal, drone_id)
+            if not values:
+                return drone_out(current)
+            row = await _write(conn, repo.update, drone_id, values)
+            assert row is not None
+            if relink:
+                await drone_links.open_link(_linker(request), conn, drone_id)
+    except ValidationFailed:
+        if relink:  # nothing was written: the drone links as it was registered before
+            await _relink(request, drone_id)
+        raise
     return drone_out(row)
 
 
@@ -245,6 +254,11 @@ async def delete_drone(request: Request, pool: PoolDep, principal: DroneManager,
     service = getattr(request.app.state, "flights", None)
     if service is not None:
         await service.unlink(drone_id)
+
+
+def _linker(request: Request) -> drone_links.Linker | None:
+    linker: drone_links.Linker | None = getattr(request.app.state, "flights", None)
+    return linker
 
 
 async def _relink(request: Request, drone_id: int) -> None:

@@ -46,6 +46,7 @@ TABLE drones
   COLUMN capabilities jsonb NOT NULL DEFAULT '{}'::jsonb
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN link_blocked boolean NOT NULL DEFAULT false
 TABLE grids
   COLUMN code text NOT NULL
   COLUMN name text NOT NULL
@@ -114,7 +115,6 @@ CONSTRAINT drone_uploads.drone_uploads_sortie_check CHECK (sortie >= 0)
 CONSTRAINT drone_uploads.drone_uploads_status_check CHECK (status = ANY (ARRAY['uploading'::text, 'verified'::text, 'failed'::text]))
 CONSTRAINT drone_uploads.drone_uploads_verified_by_check CHECK (verified_by = ANY (ARRAY['ack'::text, 'download'::text]))
 CONSTRAINT drones.drones_community_code_fkey FOREIGN KEY (community_code) REFERENCES communities(code) ON UPDATE CASCADE
-CONSTRAINT drones.drones_endpoint_sysid_key UNIQUE (endpoint, sysid)
 CONSTRAINT drones.drones_home_lat_deg_check CHECK (home_lat_deg >= '-90'::integer::double precision AND home_lat_deg <= 90::double precision)
 CONSTRAINT drones.drones_home_lon_deg_check CHECK (home_lon_deg >= '-180'::integer::double precision AND home_lon_deg <= 180::double precision)
 CONSTRAINT drones.drones_kind_check CHECK (kind = ANY (ARRAY['real'::text, 'sitl'::text, 'sim'::text]))
@@ -158,7 +158,7 @@ INDEX district_settings.district_settings_pkey CREATE UNIQUE INDEX district_sett
 INDEX drone_uploads.drone_uploads_drone_idx CREATE INDEX drone_uploads_drone_idx ON drone_uploads USING btree (drone_id, started_at DESC)
 INDEX drone_uploads.drone_uploads_pkey CREATE UNIQUE INDEX drone_uploads_pkey ON drone_uploads USING btree (id)
 INDEX drones.drones_community_idx CREATE INDEX drones_community_idx ON drones USING btree (community_code)
-INDEX drones.drones_endpoint_sysid_key CREATE UNIQUE INDEX drones_endpoint_sysid_key ON drones USING btree (endpoint, sysid)
+INDEX drones.drones_link_sysid_key CREATE UNIQUE INDEX drones_link_sysid_key ON drones USING btree (drone_link_key(endpoint), sysid) WHERE (NOT link_blocked)
 INDEX drones.drones_name_key CREATE UNIQUE INDEX drones_name_key ON drones USING btree (name)
 INDEX drones.drones_pkey CREATE UNIQUE INDEX drones_pkey ON drones USING btree (id)
 INDEX grids.grids_community_idx CREATE INDEX grids_community_idx ON grids USING btree (community_code)

@@ -222,6 +222,13 @@ class LinkManager:
             if drone_id in self._drones:
                 raise LinkConflict(f"drone {drone_id} is already linked", drone_id=drone_id)
             link = self._links.get(str(parsed))
+            for other in self._links.values() if parsed.kind == "udpin" else ():
+                if other is not link and other.endpoint.link_key == parsed.link_key:
+                    # Two sockets on one local port would split the vehicle's datagrams between them.
+                    raise LinkConflict(
+                        f"endpoint {parsed}: local port {parsed.port} is already open as {other.name}",
+                        drone_id=drone_id,
+                    )
             if link is not None:
                 if link.signing_key != signing_key:
                     raise LinkConflict(

@@ -6,6 +6,12 @@ fails ``add_drone`` at once), ``run()`` is the owned background task that keeps 
 reconnects, serial reopens) until cancelled, ``send(data)`` never blocks the event loop, and
 ``close()`` releases everything. ``parse_endpoint`` is the one validator for endpoint strings; the
 API uses it to reject bad drone registrations with a message naming the problem.
+
+One link may be written many ways (``UDPOUT:``, ``127.1``, ``localhost``, ``[::ffff:127.0.0.1]``,
+port ``014701``). ``parse_endpoint`` maps every spelling it can decide lexically to one canonical
+form, ``resolve_endpoint`` also replaces a host name by the address the transport would use, and
+``Endpoint.link_key`` names the socket at the other end, so that a drone registry can refuse a
+second registration of the same (link, system id) however it is spelt.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import re
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from app.link.errors import NotConnected
@@ -32,6 +38,7 @@ DataCallback = Callable[[bytes], None]
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
+_NUMERIC_HOST = re.compile(r"^(0[xX][0-9A-Fa-f]*|[0-9]+)(\.(0[xX][0-9A-Fa-f]*|[0-9]+)){0,3}$")
 _SERIAL_DEVICE = re.compile(r"^(/dev/[A-Za-z0-9_./-]+|COM[0-9]{1,3})$")
 _ALIASES: dict[str, EndpointKind] = {
     "udpin": "udpin",
@@ -48,6 +55,7 @@ _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 5.0
 _TCP_MAX_BUFFERED_BYTES = 1 << 20
 _SERIAL_READ_TIMEOUT_S = 0.1
+_RESOLVE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,36 @@ class Endpoint:
             return f"serial:{self.device}:{self.baud_rate}"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.kind}:{host}:{self.port}"
+
+    @property
+    def link_key(self) -> str:
+        """What the link reaches, for uniqueness: every ``udpin`` on one local port is one socket
+        whatever its bind address, and every ``udpout``/``tcp`` to a loopback or unspecified address
+        reaches the same local port. Must agree with SQL ``drone_link_key`` (migration 0003)."""
+        if self.kind == "udpin":
+            return f"udpin:*:{self.port}"
+        if self.kind in ("udpout", "tcp") and _is_local_literal(self.host):
+            return f"{self.kind}:local:{self.port}"
+        return str(self)
+
+    @property
+    def has_host_name(self) -> bool:
+        """Whether the host is a name still to be resolved (not an IP address)."""
+        if self.kind == "serial":
+            return False
+        try:
+            ipaddress.ip_address(self.host.partition("%")[0])
+        except ValueError:
+            return True
+        return False
+
+
+def _is_local_literal(host: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return addr.is_loopback or addr.is_unspecified
 
 
 def parse_endpoint(text: str) -> Endpoint:
@@ -91,7 +129,7 @@ def parse_endpoint(text: str) -> Endpoint:
 
 
 def _parse_port(text: str, value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ValueError(f"endpoint {text!r}: port must be a number 1-65535, got {value!r}")
     port = int(value)
     if not 1 <= port <= 65535:
@@ -100,16 +138,60 @@ def _parse_port(text: str, value: str) -> int:
 
 
 def _parse_host(text: str, value: str) -> str:
+    """The canonical host: an IP address in its compressed form (IPv4-mapped IPv6 as IPv4, the
+    ``127.1``/``0x7f.1``/``2130706433`` forms the socket API accepts as the IPv4 address they
+    denote), or a lower-case host name without a trailing dot."""
     host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
     if not host:
         raise ValueError(f"endpoint {text!r}: host is empty")
     try:
-        return str(ipaddress.ip_address(host))
+        return canonical_ip(host)
     except ValueError:
         pass
-    if ":" in host or not _HOSTNAME.match(host):
+    if _NUMERIC_HOST.match(host):
+        try:
+            return canonical_ip(socket.inet_ntoa(socket.inet_aton(host)))
+        except OSError:
+            raise ValueError(f"endpoint {text!r}: {host!r} is not a valid IPv4 address") from None
+    name = host.lower().removesuffix(".")
+    if ":" in name or not name.isascii() or not _HOSTNAME.match(name):
         raise ValueError(f"endpoint {text!r}: {host!r} is not an IP address or host name")
-    return host
+    return name
+
+
+def canonical_ip(text: str) -> str:
+    """An IP address in one spelling; ValueError when ``text`` is not an IP address."""
+    addr_text, pct, scope = text.partition("%")
+    addr = ipaddress.ip_address(addr_text)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return f"{addr}{pct}{scope}"
+
+
+async def resolve_endpoint(endpoint: str | Endpoint, *, timeout_s: float = _RESOLVE_TIMEOUT_S) -> Endpoint:
+    """The endpoint with its host name replaced by the address its transport would use: the first
+    IPv4 address (the transports open IPv4 sockets for names), else the first IPv6 one.
+
+    Raises ValueError naming the problem when the endpoint is malformed or the name does not
+    resolve, so a registration fails at once instead of never linking.
+    """
+    parsed = parse_endpoint(endpoint) if isinstance(endpoint, str) else endpoint
+    if not parsed.has_host_name:
+        return parsed
+    loop = asyncio.get_running_loop()
+    problem = "no address"
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(parsed.host, parsed.port, family=family, type=socket.SOCK_DGRAM),
+                timeout_s,
+            )
+        except (OSError, TimeoutError) as exc:
+            problem = str(exc) or type(exc).__name__
+            continue
+        for info in infos:
+            return replace(parsed, host=canonical_ip(str(info[4][0])))
+    raise ValueError(f"endpoint {parsed}: host {parsed.host!r} does not resolve ({problem})")
 
 
 def _parse_device(text: str, value: str) -> str:
@@ -121,7 +203,7 @@ def _parse_device(text: str, value: str) -> str:
 
 
 def _parse_baud(text: str, value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ValueError(f"endpoint {text!r}: baud rate must be a number, got {value!r}")
     baud = int(value)
     if not _MIN_BAUD <= baud <= _MAX_BAUD:

@@ -38,9 +38,12 @@ async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:
 
 
 async def update(conn: Conn, drone_id: int, values: dict[str, Any]) -> asyncpg.Record | None:
-    """Update the given fields (keys must be among the registry's columns)."""
+    """Update the given fields (keys must be among the registry's columns). A new endpoint or
+    sysid lifts a link block: the unique (link, sysid) index then decides again."""
     keys = [k for k in _FIELDS if k in values]
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(keys, start=2))
+    if {"endpoint", "sysid"} & values.keys():
+        sets += ", link_blocked = false"
     row: asyncpg.Record | None = await conn.fetchrow(
         f"UPDATE drones SET {sets}, updated_at = now() WHERE id = $1 RETURNING {PUBLIC_COLS}",
         drone_id,
@@ -68,14 +71,32 @@ async def list_all(conn: Conn, communities_scope: Sequence[str] | None = None) -
 async def link_configs(conn: Conn) -> list[asyncpg.Record]:
     """What the link manager needs to connect every drone, signing key included."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT id, name, kind, endpoint, sysid, signing_key FROM drones ORDER BY id"
+        "SELECT id, name, kind, endpoint, sysid, signing_key FROM drones WHERE NOT link_blocked ORDER BY id"
     )
     return rows
 
 
+async def link_identities(conn: Conn) -> list[asyncpg.Record]:
+    """Every unblocked drone's (id, endpoint, sysid), oldest registration first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, endpoint, sysid FROM drones WHERE NOT link_blocked ORDER BY id"
+    )
+    return rows
+
+
+async def set_endpoint(conn: Conn, drone_id: int, endpoint: str) -> None:
+    await conn.execute("UPDATE drones SET endpoint = $2 WHERE id = $1", drone_id, endpoint)
+
+
+async def block_link(conn: Conn, drone_id: int) -> None:
+    """Mark a registration that duplicates an earlier drone's (link, sysid): it is never linked."""
+    await conn.execute("UPDATE drones SET link_blocked = true WHERE id = $1", drone_id)
+
+
 async def link_config(conn: Conn, drone_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, name, kind, endpoint, sysid, signing_key FROM drones WHERE id = $1", drone_id
+        "SELECT id, name, kind, endpoint, sysid, signing_key FROM drones WHERE id = $1 AND NOT link_blocked",
+        drone_id,
     )
 
 
