@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from app import cli_demo, cli_fly, cli_plan
@@ -45,13 +46,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.sample_district:
         settings = settings.model_copy(update={"load_sample_district": True})
     setup_logging(json_lines=settings.log_json or args.json_logs)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        """Stops planning the moment SIGTERM/SIGINT arrives. Uvicorn waits for open requests
+        before the lifespan shutdown, and a plan can run for many seconds: its workers are
+        killed at once and its requests answered 503, so the rest drains promptly."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            plan_pool = getattr(app.state, "plan_pool", None)
+            if plan_pool is not None:
+                plan_pool.stop_soon()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_config=None,
         access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
+    Server(config).run()
     return 0
 
 

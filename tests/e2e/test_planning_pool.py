@@ -1,0 +1,244 @@
+"""The planning pool under load: real worker processes, a real `aerogrid serve` on 127.0.0.1.
+
+A "slow plan" is a broadcast with an 8 m audible radius over a sample grid: about 800 hover
+points, a minute or more of planning, allowed here only because the test servers raise the
+hover-point limit. One worker and no queue make the pool's state visible from outside: while
+one plan runs, the next is refused with 503 ``planning_busy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from shapely.geometry import shape
+
+from app.errors import DomainError
+from app.services.plan_pool import PlanPool, PlanTimeExceeded
+from app.services.sample import sample_document
+from missions.job import PlanJob, run_job
+from missions.plan import MissionPlan
+from missions.profile import Speaker
+from tests.conftest import auth, wipe_district
+
+GRID = sample_document("grids")["features"][0]
+GRID_CODE: str = GRID["properties"]["code"]
+_C = shape(GRID["geometry"]).representative_point()
+HOME = {"lon_deg": _C.x, "lat_deg": _C.y}
+SLOW = {
+    "kind": "broadcast",
+    "grid_codes": [GRID_CODE],
+    "home": HOME,
+    "battery": {"capacity_wh": 500},
+    "broadcast": {"audible_radius_m": 8},
+}
+FAST = {"kind": "coverage", "grid_codes": [GRID_CODE], "home": HOME, "swath_m": 40}
+SERVER_START_S = 60.0
+
+
+def job(plan: dict[str, Any]) -> PlanJob:
+    grid = (GRID_CODE, shape(GRID["geometry"]))
+    home = (HOME["lon_deg"], HOME["lat_deg"])
+    if plan["kind"] == "broadcast":
+        speaker = Speaker(audible_radius_m=plan["broadcast"]["audible_radius_m"])
+        return PlanJob("broadcast", (grid,), home, {"speaker": speaker})
+    return PlanJob("coverage", (grid,), home, {"swath_m": plan["swath_m"]})
+
+
+async def test_a_plan_over_its_time_budget_is_stopped_and_the_worker_replaced() -> None:
+    pool = PlanPool(workers=1, queue_size=0, timeout_s=1.0)
+    await pool.start()
+    try:
+        with pytest.raises(PlanTimeExceeded) as refused:
+            await pool.run(run_job, job(SLOW))
+        assert refused.value.http_status == 422 and "1 s" in refused.value.message
+        plan = await pool.run(run_job, job(FAST))
+        assert isinstance(plan, MissionPlan) and plan.ok
+    finally:
+        await pool.close()
+
+
+async def test_a_cancelled_caller_frees_its_worker_and_a_queued_one_leaves_the_queue() -> None:
+    pool = PlanPool(workers=1, queue_size=1, timeout_s=300.0)
+    await pool.start()
+    try:
+        running = asyncio.create_task(pool.run(run_job, job(SLOW)))
+        queued = asyncio.create_task(pool.run(run_job, job(SLOW)))
+        for _ in range(1000):
+            if pool.running == 2:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(DomainError) as busy:
+            await pool.run(run_job, job(FAST))
+        assert busy.value.code == "planning_busy" and busy.value.headers is not None
+        queued.cancel()
+        running.cancel()
+        for task in (queued, running):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert pool.running == 0
+        plan = await pool.run(run_job, job(FAST))  # the replacement worker plans it
+        assert plan.ok
+    finally:
+        await pool.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(database_dsn: str, data_dir: Path, *, queue_size: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_dsn,
+        "AEROGRID_DATA_DIR": str(data_dir),
+        "AEROGRID_LINKS_ENABLED": "false",
+        "AEROGRID_PLAN_WORKERS": "1",
+        "AEROGRID_PLAN_QUEUE_SIZE": str(queue_size),
+        "AEROGRID_PLAN_TIMEOUT_S": "600",
+        "AEROGRID_PLAN_MAX_HOVER_POINTS": "100000",
+        "AEROGRID_PLAN_MAX_ITEMS": "100000",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "aerogrid serve exited during start-up"
+        try:
+            if httpx.get(f"{base}/health", timeout=1.0).status_code < 500:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("aerogrid serve did not answer /health")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+async def district(pool: asyncpg.Pool, role_tokens: dict[str, str], client: httpx.AsyncClient) -> str:
+    await wipe_district(pool)
+    admin = auth(role_tokens["admin"])
+    assert (
+        await client.post("/grids/import", json=sample_document("grids"), headers=admin)
+    ).status_code == 200
+    return role_tokens["viewer"]
+
+
+@pytest.fixture
+def busy_server(database_dsn: str, tmp_path: Path) -> Iterator[str]:
+    proc, base = start_server(database_dsn, tmp_path, queue_size=0)
+    try:
+        yield base
+    finally:
+        stop_server(proc)
+
+
+async def until_busy(http: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    """Send the fast plan until the pool refuses it: the slow one then holds the only worker."""
+    for _ in range(500):
+        r = await http.post("/missions/plan", json=FAST, headers=headers)
+        if r.status_code == 503:
+            return r
+        await asyncio.sleep(0.02)
+    raise AssertionError("the pool never became busy")
+
+
+async def test_full_pool_answers_503_and_a_disconnected_clients_plan_is_cancelled(
+    district: str, busy_server: str
+) -> None:
+    headers = auth(district)
+    async with httpx.AsyncClient(base_url=busy_server, timeout=30.0) as http:
+        abandoned = asyncio.create_task(http.post("/missions/plan", json=SLOW, headers=headers))
+        r = await until_busy(http, headers)
+        body = r.json()
+        assert body["code"] == "planning_busy" and set(body) == {"code", "message", "details"}
+        assert int(r.headers["Retry-After"]) >= 1
+        assert body["details"]["workers"] == 1 and body["details"]["queue_size"] == 0
+        abandoned.cancel()  # closes the connection, as a client giving up after a few seconds does
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        # The slow plan would hold the worker for a minute or more; once its client has gone the
+        # worker is replaced and the next plan is answered.
+        statuses = []
+        for _ in range(300):
+            r = await http.post("/missions/plan", json=FAST, headers=headers)
+            statuses.append(r.status_code)
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(0.05)
+        assert statuses[-1] == 200, (statuses[-5:], r.text)
+        assert r.json()["ok"] is True
+
+
+@pytest.fixture
+def loaded_server(database_dsn: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    proc, base = start_server(database_dsn, tmp_path, queue_size=2)
+    try:
+        yield proc, base
+    finally:
+        stop_server(proc)
+
+
+async def test_sigterm_under_planning_load_exits_promptly(
+    district: str, loaded_server: tuple[subprocess.Popen[bytes], str]
+) -> None:
+    proc, base = loaded_server
+    headers = auth(district)
+    async with httpx.AsyncClient(base_url=base, timeout=30.0) as http:
+        slow = [asyncio.create_task(http.post("/missions/plan", json=SLOW, headers=headers)) for _ in range(3)]
+        await asyncio.sleep(1.0)  # all three admitted before the probe, so it cannot take a place
+        await until_busy(http, headers)  # one running, two queued
+        proc.send_signal(signal.SIGTERM)
+        answers = await asyncio.gather(*slow, return_exceptions=True)
+    code = await asyncio.to_thread(proc.wait, 10)  # TimeoutExpired if it hangs
+    assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
+    for answer in answers:  # answered (503: planning stopped), or the connection closed
+        if isinstance(answer, httpx.Response):
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["code"] == "planning_unavailable"
+        else:
+            assert isinstance(answer, httpx.TransportError)
+
+
+async def test_the_server_planning_pool_survives_many_abandoned_plans(
+    district: str, busy_server: str
+) -> None:
+    """Six clients give up on slow plans, one after another; the pool still answers."""
+    headers = auth(district)
+    async with httpx.AsyncClient(base_url=busy_server, timeout=30.0) as http:
+        for _ in range(6):
+            abandoned = asyncio.create_task(http.post("/missions/plan", json=SLOW, headers=headers))
+            await until_busy(http, headers)
+            abandoned.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await abandoned
+        for _ in range(300):
+            r = await http.post("/missions/plan", json=FAST, headers=headers)
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(0.05)
+        assert r.status_code == 200, r.text
