@@ -1,10 +1,15 @@
 """`aerogrid plan`: plan a route from GeoJSON files, print its statistics, export it.
 
 Works offline (no database, no service): the same planning core the API uses, on files. Exit
-status 0 for a clean plan, 3 when the plan has violations (it is still exported, for review).
-The grid kinds (coverage, perimeter, broadcast) take a grids file and ``--grid``; the field kinds
-(spray, inspect, checkpoint) take ``--sites`` (spray targets, key sites, checkpoints), all of
-their kind or those picked by ``--site`` or by ``--grid`` (a site's ``grid_code``).
+status 0 for a clean plan, 3 when the plan has violations (it is still exported, for review),
+2 for bad input or an export that cannot be made; then no export file is written at all, because
+every ``--export`` is rendered and checked before the first is written.
+The grid kinds (coverage, perimeter, broadcast) take a file of polygons and ``--grid``: any
+FeatureCollection of Polygons/MultiPolygons, each picked by its ``code`` property or, without one,
+by its index (``app.plan_areas``). The field kinds (spray, inspect, checkpoint) take ``--sites``
+(spray targets, key sites, checkpoints), all of their kind or those picked by ``--site`` or by
+``--grid`` (a site's ``grid_code``). ``--home`` is read in ``--home-crs``, by default the ``--crs``
+of the files, since both are usually copied from the same map.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from geofences.crs import CoordinateSystem
-from geofences.geojson import GeoJSONError, SiteKind, parse_grids, parse_sites, parse_zones
+from app.plan_areas import parse_plan_areas
+from geofences.crs import CoordinateSystem, bd09_to_wgs84, gcj02_to_wgs84
+from geofences.geojson import GeoJSONError, SiteKind, parse_sites, parse_zones
 from geofences.model import FenceSet
 from missions import sites
-from missions.export import write_export
+from missions.export import ExportOptions, RenderedFile, render_export, write_rendered
 from missions.plan import MissionPlan
 from missions.planner import plan_checkpoints, plan_inspection, plan_multi_grid, plan_spray
 from missions.profile import Battery, FlightProfile, Speaker, Sprayer
@@ -53,9 +60,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=[*GRID_KINDS, *SITE_KIND], required=True)
     p.add_argument("--sites", help="GeoJSON FeatureCollection of spray targets, key sites, checkpoints")
     p.add_argument("--site", action="append", default=[], dest="site_codes", help="site code (repeat)")
-    p.add_argument("--home", type=_lonlat, required=True, help="take-off point LON,LAT")
+    crs_choices = [c.value for c in CoordinateSystem]
+    p.add_argument("--home", type=_lonlat, required=True, help="take-off point LON,LAT (in --home-crs)")
+    p.add_argument("--crs", choices=crs_choices, help="coordinate system of the files (and of --home)")
+    p.add_argument("--home-crs", choices=crs_choices, help="coordinate system of --home (default: --crs)")
+    p.add_argument("--home-alt-m", type=float, help="take-off altitude above mean sea level (.kmz heights)")
     p.add_argument(
-        "--crs", choices=[c.value for c in CoordinateSystem], help="coordinate system of the files"
+        "--geoid-undulation-m",
+        type=float,
+        help="EGM96 geoid height at take-off (.kmz ellipsoid heights; default: PROJ's EGM96 grid if installed)",
     )
     p.add_argument("--fences", help="GeoJSON FeatureCollection of zones")
     p.add_argument("--ceiling-m", type=float, default=120.0)
@@ -92,8 +105,23 @@ def _load(path: str) -> object:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+_TO_WGS84 = {
+    CoordinateSystem.WGS84: lambda lon, lat: (lon, lat),
+    CoordinateSystem.GCJ02: gcj02_to_wgs84,
+    CoordinateSystem.BD09: bd09_to_wgs84,
+}
+
+
+def home_wgs84(args: argparse.Namespace) -> tuple[float, float]:
+    """``--home`` in WGS-84: a user copies it from the same map as the files, so ``--crs`` applies."""
+    crs_name = args.home_crs or args.crs
+    lon, lat = args.home
+    return _TO_WGS84[CoordinateSystem(crs_name)](lon, lat) if crs_name else (lon, lat)
+
+
 def build_plan(args: argparse.Namespace) -> MissionPlan:
     crs = CoordinateSystem(args.crs) if args.crs else None
+    home = home_wgs84(args)
     zones = tuple(z.zone for z in parse_zones(_load(args.fences), crs=crs)) if args.fences else ()
     profile = FlightProfile(
         alt_m=args.alt_m,
@@ -105,17 +133,17 @@ def build_plan(args: argparse.Namespace) -> MissionPlan:
     fences = FenceSet(zones=zones, ceiling_m=args.ceiling_m)
     battery = Battery(capacity_wh=args.battery_wh) if args.battery_wh else None
     if args.kind in SITE_KIND:
-        return _field_plan(args, crs, profile, fences, battery)
+        return _field_plan(args, crs, home, profile, fences, battery)
     if not args.grids_file or not args.grids:
         raise ValueError(f"--kind {args.kind} needs a grids file and --grid")
-    grids = {g.code: g for g in parse_grids(_load(args.grids_file), crs=crs)}
+    grids = {g.code: g for g in parse_plan_areas(_load(args.grids_file), crs=crs)}
     missing = [c for c in args.grids if c not in grids]
     if missing:
         raise ValueError(f"--grid: no grid {', '.join(missing)} in {args.grids_file}")
     return plan_multi_grid(
         [(c, grids[c].geometry) for c in args.grids],
         args.kind,
-        home=args.home,
+        home=home,
         profile=profile,
         fences=fences,
         battery=battery,
@@ -131,6 +159,7 @@ def build_plan(args: argparse.Namespace) -> MissionPlan:
 def _field_plan(
     args: argparse.Namespace,
     crs: CoordinateSystem | None,
+    home: tuple[float, float],
     profile: FlightProfile,
     fences: FenceSet,
     battery: Battery | None,
@@ -144,7 +173,7 @@ def _field_plan(
             f.code for f in parse_sites(doc, kind=SITE_KIND[args.kind], crs=crs) if f.grid_code in args.grids
         }
         codes = set(args.site_codes) | in_grids
-    common = {"home": args.home, "profile": profile, "fences": fences, "battery": battery}
+    common: dict[str, Any] = {"home": home, "profile": profile, "fences": fences, "battery": battery}
     if args.kind == "spray":
         return plan_spray(sites.spray_targets(doc, crs=crs, codes=codes), sprayer=args.sprayer, **common)
     if args.kind == "inspect":
@@ -198,11 +227,35 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     sys.stdout.write(report(plan) + "\n")
+    rendered = render_exports(plan, args)
+    if rendered is None:
+        return 2
+    try:
+        written = write_rendered(rendered)
+    except OSError as exc:
+        sys.stderr.write(f"error: --export: {exc}\n")
+        return 2
+    sys.stdout.write("".join(f"wrote {p}\n" for p in written))
+    return 0 if plan.ok else EXIT_VIOLATIONS
+
+
+def render_exports(plan: MissionPlan, args: argparse.Namespace) -> list[RenderedFile] | None:
+    """Every ``--export`` rendered in memory; None (after reporting each refusal) if any fails.
+
+    Rendering all of them first means a refused KMZ does not leave the other formats written.
+    """
+    options = ExportOptions(home_alt_amsl_m=args.home_alt_m, geoid_undulation_m=args.geoid_undulation_m)
+    rendered: list[RenderedFile] = []
+    failed = False
     for target in args.export:
         try:
-            written = write_export(plan, target)
+            rendered.extend(render_export(plan, target, options))
         except ValueError as exc:
             sys.stderr.write(f"error: --export {target}: {exc}\n")
-            return 2
-        sys.stdout.write("".join(f"wrote {p}\n" for p in written))
-    return 0 if plan.ok else EXIT_VIOLATIONS
+            failed = True
+    paths = [file.path for file in rendered]
+    clashes = sorted({str(path) for path in paths if paths.count(path) > 1})
+    if clashes:
+        sys.stderr.write(f"error: --export: {', '.join(clashes)} would be written twice\n")
+        failed = True
+    return None if failed else rendered

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from missions.export.kmz import (
     DEFAULT_DRONE_ENUM,
     DEFAULT_DRONE_SUB_ENUM,
     DEFAULT_PAYLOAD_ENUM,
+    DEFAULT_PAYLOAD_LENS_INDEX,
     DEFAULT_PAYLOAD_SUB_ENUM,
     DEFAULT_SPEED_MPS,
     to_kmz,
@@ -40,10 +42,13 @@ __all__ = [
     "ExportFormat",
     "ExportOptions",
     "ImportedMission",
+    "RenderedFile",
     "export_bytes",
     "read_mission",
+    "render_export",
     "sortie_paths",
     "write_export",
+    "write_rendered",
 ]
 
 
@@ -69,6 +74,9 @@ class ExportOptions:
     speed_mps: float = DEFAULT_SPEED_MPS  # .kmz speed until the first DO_CHANGE_SPEED
     rth_height_m: float | None = None  # .kmz; None: the highest waypoint
     created_ms: int = 0  # .kmz create/update time; 0 keeps the bytes a function of the plan
+    payload_lens_index: str = DEFAULT_PAYLOAD_LENS_INDEX  # .kmz lenses photos are stored from
+    home_alt_amsl_m: float | None = None  # .kmz ellipsoidHeight; None: the plan's home altitude
+    geoid_undulation_m: float | None = None  # .kmz ellipsoidHeight; None: PROJ's EGM96 grid, else 0
 
 
 _WPL = ExportFormat("QGC WPL 110", "text/plain", per_sortie=True, readable=True)
@@ -112,6 +120,9 @@ def export_bytes(plan: MissionPlan, ext: str, sortie: int = 0, options: ExportOp
         speed_mps=opts.speed_mps,
         rth_height_m=opts.rth_height_m,
         created_ms=opts.created_ms,
+        payload_lens_index=opts.payload_lens_index,
+        home_alt_amsl_m=opts.home_alt_amsl_m,
+        geoid_undulation_m=opts.geoid_undulation_m,
     )
 
 
@@ -129,10 +140,21 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def write_export(plan: MissionPlan, path: Path | str, options: ExportOptions | None = None) -> list[Path]:
-    """Write ``plan`` in the format of ``path``'s extension; returns the files written.
+@dataclass(frozen=True, slots=True)
+class RenderedFile:
+    """One export file rendered in memory, not yet written."""
 
-    All files are rendered before any is written, so an export error leaves nothing behind.
+    path: Path
+    data: bytes
+
+
+def render_export(
+    plan: MissionPlan, path: Path | str, options: ExportOptions | None = None
+) -> tuple[RenderedFile, ...]:
+    """Every file ``write_export`` would write for ``path``, rendered but not written.
+
+    Raises ValueError for an unknown format or content the format refuses (a KMZ with a command DJI
+    cannot fly, ...), so a caller with several targets can check them all before writing any.
     """
     target = Path(path)
     key = _format(target.suffix)
@@ -143,9 +165,25 @@ def write_export(plan: MissionPlan, path: Path | str, options: ExportOptions | N
         contents = [export_bytes(plan, key, index, options) for index in range(len(plan.sorties))]
     else:
         paths, contents = [target], [export_bytes(plan, key, 0, options)]
-    for file_path, data in zip(paths, contents, strict=True):
-        _write_atomically(file_path, data)
-    return paths
+    return tuple(RenderedFile(p, data) for p, data in zip(paths, contents, strict=True))
+
+
+def write_rendered(files: Sequence[RenderedFile]) -> list[Path]:
+    """Write rendered files (each atomically); every target directory is checked first."""
+    missing = sorted({str(f.path.parent) for f in files if not f.path.parent.is_dir()})
+    if missing:
+        raise OSError(f"no such directory: {', '.join(missing)}")
+    for file in files:
+        _write_atomically(file.path, file.data)
+    return [file.path for file in files]
+
+
+def write_export(plan: MissionPlan, path: Path | str, options: ExportOptions | None = None) -> list[Path]:
+    """Write ``plan`` in the format of ``path``'s extension; returns the files written.
+
+    All files are rendered before any is written, so an export error leaves nothing behind.
+    """
+    return write_rendered(render_export(plan, path, options))
 
 
 def read_mission(source: Path | str, ext: str | None = None) -> ImportedMission:

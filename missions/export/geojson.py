@@ -13,6 +13,12 @@ has a ``kind`` property:
 * ``footprints``: the covered area (``MissionPlan.footprints_wkt``).
 * ``fence``: fence polygons and circles (a circle as a 64-gon, its centre and radius in the
   properties: GeoJSON has no circle), ``fence_return`` and ``rally`` Points.
+
+Longitudes and latitudes are written to 7 decimals (1e-7 degrees, about 1 cm, the resolution of
+MISSION_ITEM_INT), and every geometry is valid as written: polygons are snapped to that grid with
+``shapely.set_precision`` before they are written, which merges vertices that would round onto
+each other, drops rings and parts that collapse, and resolves the self-intersections rounding
+would otherwise create in the footprint unions of coverage and spray plans.
 """
 
 from __future__ import annotations
@@ -21,17 +27,20 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
+import shapely
 from pyproj import Geod
 from shapely import wkt
 from shapely.errors import GEOSException
-from shapely.geometry import MultiPolygon, Polygon, mapping
-from shapely.geometry.polygon import orient
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry.base import BaseGeometry
 
 from missions.export.common import group_fence
 from missions.items import NAV_COMMANDS, MavCmd, MissionItem
 from missions.plan import MissionPlan, RoutePoint, Sortie
 
 CIRCLE_SEGMENTS = 64
+COORDINATE_DECIMALS = 7
+_GRID_DEG = 10.0**-COORDINATE_DECIMALS
 _MATCH_TOLERANCE_DEG = 1e-6  # about 0.1 m; item positions are rounded to 1e-7 degrees
 _WGS84 = Geod(ellps="WGS84")
 
@@ -47,7 +56,9 @@ _ROLE_OF_COMMAND = {
 def to_geojson(plan: MissionPlan) -> dict[str, Any]:
     """The plan (all sorties, fence, rally, footprints) as a GeoJSON FeatureCollection dict."""
     features: list[dict[str, Any]] = [
-        _feature({"type": "Point", "coordinates": [plan.home_lon_deg, plan.home_lat_deg]}, kind="home")
+        _feature(
+            {"type": "Point", "coordinates": _lon_lat(plan.home_lon_deg, plan.home_lat_deg)}, kind="home"
+        )
     ]
     for index, sortie in enumerate(plan.sorties):
         if len(sortie.route) >= 2:
@@ -70,7 +81,7 @@ def to_geojson(plan: MissionPlan) -> dict[str, Any]:
     for item in plan.rally_items:
         features.append(
             _feature(
-                {"type": "Point", "coordinates": [item.lon_deg, item.lat_deg, item.z]},
+                {"type": "Point", "coordinates": [*_lon_lat(item.lon_deg, item.lat_deg), item.z]},
                 kind="rally",
                 frame=item.frame,
             )
@@ -82,8 +93,16 @@ def _feature(geometry: dict[str, Any], **properties: Any) -> dict[str, Any]:
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
 
+def _deg(value: float) -> float:
+    return round(value, COORDINATE_DECIMALS)
+
+
 def _position(point: RoutePoint) -> list[float]:
-    return [point.lon_deg, point.lat_deg, point.alt_rel_m]
+    return [_deg(point.lon_deg), _deg(point.lat_deg), point.alt_rel_m]
+
+
+def _lon_lat(lon_deg: float, lat_deg: float) -> list[float]:
+    return [_deg(lon_deg), _deg(lat_deg)]
 
 
 def _command_name(command: int) -> str:
@@ -177,19 +196,60 @@ def _listify(value: Any) -> Any:
 
 
 def _footprints_geometry(text: str) -> dict[str, Any] | None:
-    """The footprints WKT as GeoJSON geometry, polygons counter-clockwise; None when empty."""
+    """The footprints WKT as valid GeoJSON (Multi)Polygon on the 1e-7 degree grid; None when empty."""
     try:
         geometry = wkt.loads(text)
     except GEOSException as exc:
         raise ValueError(f"footprints_wkt is not valid WKT: {exc}") from exc
-    if geometry.is_empty:
+    if not isinstance(geometry, Polygon | MultiPolygon):
+        raise ValueError(f"footprints_wkt must be a Polygon or MultiPolygon, got {geometry.geom_type}")
+    return _area_geojson(geometry)
+
+
+def _area_geojson(geometry: BaseGeometry) -> dict[str, Any] | None:
+    """A polygonal geometry as GeoJSON that stays valid when read back: snapped to the 1e-7 degree
+    grid the coordinates are written on, counter-clockwise, degenerate rings and parts dropped.
+
+    Rounding each coordinate on its own can fold a thin sliver of a footprint union into a
+    self-intersection or a hole of two distinct points; snapping the geometry as a whole with GEOS
+    (``set_precision``, valid output) removes those instead. None when nothing is left.
+    """
+    polygons = _polygonal(shapely.set_precision(shapely.make_valid(geometry), _GRID_DEG))
+    if polygons is None:
         return None
-    if isinstance(geometry, Polygon):
-        geometry = orient(geometry, sign=1.0)
-    elif isinstance(geometry, MultiPolygon):
-        geometry = MultiPolygon([orient(part, sign=1.0) for part in geometry.geoms])
-    result: dict[str, Any] = _listify(mapping(geometry))
+    oriented = shapely.orient_polygons(polygons, exterior_cw=False)
+    result: dict[str, Any] = _round_coordinates(_listify(mapping(oriented)))
+    if not shape(result).is_valid:  # a float that rounds differently from GEOS's grid: never expected
+        raise ValueError(
+            f"footprints cannot be written as valid GeoJSON: {shapely.is_valid_reason(shape(result))}"
+        )
     return result
+
+
+def _polygonal(geometry: BaseGeometry) -> Polygon | MultiPolygon | None:
+    """The polygons of ``geometry`` (make_valid may add lines and points where parts touch)."""
+    if isinstance(geometry, Polygon | MultiPolygon):
+        return None if geometry.is_empty else geometry
+    parts = [
+        part
+        for part in getattr(geometry, "geoms", ())
+        for part in (part.geoms if isinstance(part, MultiPolygon) else (part,))
+        if isinstance(part, Polygon) and not part.is_empty
+    ]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
+
+
+def _round_coordinates(value: Any) -> Any:
+    """Round every [lon, lat] position of a GeoJSON coordinates tree to the written decimals."""
+    if isinstance(value, dict):
+        return {k: _round_coordinates(v) if k == "coordinates" else v for k, v in value.items()}
+    if isinstance(value, list) and value and isinstance(value[0], int | float):
+        return [_deg(value[0]), _deg(value[1]), *value[2:]]
+    if isinstance(value, list):
+        return [_round_coordinates(v) for v in value]
+    return value
 
 
 def _counter_clockwise(ring: list[list[float]]) -> list[list[float]]:
@@ -222,7 +282,7 @@ def _fence_features(fence_items: tuple[MissionItem, ...]) -> list[dict[str, Any]
         )
     for circle in shapes.circles:
         center = [circle.item.lon_deg, circle.item.lat_deg]
-        ring = _counter_clockwise(_circle_ring(center[0], center[1], circle.radius_m))
+        ring = _counter_clockwise([_lon_lat(*p) for p in _circle_ring(center[0], center[1], circle.radius_m)])
         features.append(
             _feature(
                 {"type": "Polygon", "coordinates": [ring]},

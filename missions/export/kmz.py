@@ -23,7 +23,19 @@ How the ArduCopter mission maps to WPML:
   DO_SET_CAM_TRIGG_DIST and interval IMAGE_START_CAPTURE become a ``takePhoto`` action group
   triggered ``multipleDistance`` / ``multipleTiming`` until they are stopped or the route ends;
   VIDEO_START/STOP_CAPTURE become ``startRecord`` / ``stopRecord``; DO_MOUNT_CONTROL becomes
-  ``gimbalRotate`` (pitch).
+  ``gimbalRotate`` (pitch). Photos and videos are named with a ``fileSuffix`` of the waypoint
+  (``wp<index>``) and stored from the lens(es) ``payload_lens_index`` names (default ``wide``).
+* DO_SET_ROI_LOCATION points the copter at the ROI from the preceding waypoint on, until
+  DO_SET_ROI_NONE (or an all-zero ROI): the waypoints whose leaving leg flies under an ROI get the
+  heading mode ``towardPOI`` with the ROI as ``waypointPoiPoint`` (an inspection orbit faces its
+  site), the others ``followWayline``.
+
+Heights: ``height`` / ``executeHeight`` are relative to take-off. ``ellipsoidHeight`` is what the
+spec defines, the WGS-84 ellipsoid height: take-off altitude above mean sea level (``home_alt_amsl_m``,
+default the plan's home item) + height + the EGM96 geoid undulation at take-off
+(``geoid_undulation_m``, default PROJ's EGM96 grid when it is installed, else 0 m, which is then
+stated in a comment of ``template.kml``). DJI flies ``relativeToStartPoint`` routes by ``height``;
+``ellipsoidHeight`` is what DJI Pilot 2 / FlightHub 2 show and convert with.
 * The loudspeaker: AeroGrid switches it with DO_SET_RELAY, and DJI WPML has no relay, servo or
   speaker action. Relay (and DO_SPRAYER) switches are therefore kept as annotations that DJI
   Pilot 2 ignores, so the flight never depends on them: an XML comment in the waypoint's
@@ -42,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from missions.export.common import e7_text, select_sortie
+from missions.export.geoid import egm96_undulation_m
 from missions.items import NAV_COMMANDS, MavCmd, MavFrame, MissionItem
 from missions.plan import MissionPlan
 
@@ -56,12 +69,16 @@ DEFAULT_DRONE_SUB_ENUM = 0
 DEFAULT_PAYLOAD_ENUM = 52  # M30 camera
 DEFAULT_PAYLOAD_SUB_ENUM = 0
 DEFAULT_SPEED_MPS = 5.0
+PAYLOAD_LENSES = ("wide", "zoom", "ir", "narrow_band")  # WPML payloadLensIndex values
+DEFAULT_PAYLOAD_LENS_INDEX = "wide"
 MIN_SPEED_MPS = 1.0  # WPML autoFlightSpeed / globalTransitionalSpeed range
 MAX_SPEED_MPS = 15.0
-MIN_TAKEOFF_SECURITY_HEIGHT_M = 1.2
+MIN_TAKEOFF_SECURITY_HEIGHT_M = 2.0  # WPML takeOffSecurityHeight [2, 1500] m
 DEFAULT_TAKEOFF_SECURITY_HEIGHT_M = 20.0
 MIN_RTH_HEIGHT_M = 2.0
 _TURN_MODE = "toPointAndStopWithDiscontinuityCurvature"  # straight legs, stop at each point
+_HEADING_PATH_MODE = "followBadArc"  # yaw the shortest way round
+_CAMERA_FUNCS = frozenset({"takePhoto", "startRecord", "stopRecord"})
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed so the same plan gives the same bytes
 
 IMAGE_STOP_CAPTURE = 2001
@@ -74,6 +91,8 @@ _NAV_COMMAND_LIMIT = 95  # MAV_CMD_NAV_LAST: ids below it move the vehicle
 
 @dataclass(slots=True)
 class _Action:
+    """A WPML action; camera actions get their lens and file-suffix params when written."""
+
     func: str
     params: list[tuple[str, str]] = field(default_factory=list)
 
@@ -86,6 +105,7 @@ class _Waypoint:
     speed_mps: float
     actions: list[_Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    poi: str | None = None  # waypointPoiPoint "lat,lon,height" the leaving leg faces
 
 
 @dataclass(slots=True)
@@ -104,6 +124,7 @@ class _Wayline:
     spans: list[_Span] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
     payload_index: str = "0"
+    lens_index: str = DEFAULT_PAYLOAD_LENS_INDEX
     first_leg_speed_mps: float = DEFAULT_SPEED_MPS  # take-off to the first waypoint
     takeoff_height_m: float = DEFAULT_TAKEOFF_SECURITY_HEIGHT_M
     finish_action: str = "noAction"
@@ -121,19 +142,27 @@ def to_kmz(
     speed_mps: float = DEFAULT_SPEED_MPS,
     rth_height_m: float | None = None,
     created_ms: int = 0,
+    payload_lens_index: str = DEFAULT_PAYLOAD_LENS_INDEX,
+    home_alt_amsl_m: float | None = None,
+    geoid_undulation_m: float | None = None,
 ) -> bytes:
     """The sortie as a DJI WPML KMZ (zip bytes).
 
     ``speed_mps`` is the speed until the first DO_CHANGE_SPEED; the speed in effect on the way to
     the first waypoint becomes ``globalTransitionalSpeed`` and ``autoFlightSpeed``.
     ``rth_height_m`` defaults to the highest waypoint; ``created_ms`` is written as create/update
-    time (0 keeps the output a pure function of the plan).
+    time (0 keeps the output a pure function of the plan). ``payload_lens_index`` is the lens list
+    photos and videos are stored from ("wide", "wide,ir", ...). ``home_alt_amsl_m`` and
+    ``geoid_undulation_m`` give ``ellipsoidHeight`` (see the module docstring).
     """
     _check_speed(speed_mps, "speed_mps")
+    _check_lenses(payload_lens_index)
     items = select_sortie(plan, sortie).items
     if not items:
         raise ValueError(f"sortie {sortie} has no items: seq 0 (home) is required")
+    heights = _ellipsoid_offset(items[0], home_alt_amsl_m, geoid_undulation_m)
     wayline = _build_wayline(items, speed_mps, payload_position_index)
+    wayline.lens_index = payload_lens_index
     if len(wayline.waypoints) < 2:
         raise ValueError(
             f"sortie {sortie} has {len(wayline.waypoints)} waypoint(s); a DJI wayline needs at least 2"
@@ -153,7 +182,7 @@ def to_kmz(
     )
     selected = plan.sorties[sortie]
     first_speed_mps = wayline.first_leg_speed_mps
-    template = _template_kml(wayline, mission_config, first_speed_mps, created_ms)
+    template = _template_kml(wayline, mission_config, first_speed_mps, created_ms, heights)
     waylines = _waylines_wpml(
         wayline, mission_config, first_speed_mps, selected.length_m, selected.flight_time_s
     )
@@ -175,6 +204,52 @@ def to_kmz(
 def _check_speed(speed_mps: float, what: str) -> None:
     if not MIN_SPEED_MPS <= speed_mps <= MAX_SPEED_MPS:
         raise ValueError(f"{what} {speed_mps} m/s is outside DJI WPML's {MIN_SPEED_MPS}-{MAX_SPEED_MPS} m/s")
+
+
+def _check_lenses(payload_lens_index: str) -> None:
+    lenses = payload_lens_index.split(",")
+    if not all(lens in PAYLOAD_LENSES for lens in lenses) or len(set(lenses)) != len(lenses):
+        raise ValueError(
+            f"payload_lens_index {payload_lens_index!r} must list distinct lenses of {', '.join(PAYLOAD_LENSES)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _EllipsoidOffset:
+    """ellipsoidHeight - height: take-off AMSL altitude + geoid undulation, and where each came from."""
+
+    home_alt_amsl_m: float
+    undulation_m: float
+    undulation_source: str
+
+    @property
+    def offset_m(self) -> float:
+        return self.home_alt_amsl_m + self.undulation_m
+
+    @property
+    def note(self) -> str:
+        return (
+            f"aerogrid: ellipsoidHeight = height + take-off {_number(self.home_alt_amsl_m)} m AMSL + "
+            f"EGM96 geoid undulation {_number(self.undulation_m)} m ({self.undulation_source})"
+        )
+
+
+def _ellipsoid_offset(
+    home: MissionItem, home_alt_amsl_m: float | None, geoid_undulation_m: float | None
+) -> _EllipsoidOffset:
+    amsl_m = home.z if home_alt_amsl_m is None else home_alt_amsl_m
+    if geoid_undulation_m is not None:
+        undulation_m, source = geoid_undulation_m, "given"
+    else:
+        looked_up = egm96_undulation_m(home.lon_deg, home.lat_deg)
+        if looked_up is None:
+            undulation_m, source = 0.0, "unknown: PROJ has no EGM96 grid here, 0 m used"
+        else:
+            undulation_m, source = looked_up, "PROJ EGM96 grid"
+    for name, value in (("home_alt_amsl_m", amsl_m), ("geoid_undulation_m", undulation_m)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return _EllipsoidOffset(amsl_m, undulation_m, source)
 
 
 def _height_m(item: MissionItem, home: MissionItem, seq: int) -> float:
@@ -205,6 +280,7 @@ class _Builder:
         self.pending_notes: list[str] = []
         self.open_spans: dict[str, _Span] = {}
         self.ended_at: int | None = None
+        self.poi: str | None = None
 
     def add_waypoint(self, item: MissionItem, seq: int, hover_s: float) -> None:
         """A new waypoint, or more work at the last one when the item flies to the same spot.
@@ -228,7 +304,11 @@ class _Builder:
             if not waypoints:
                 self.wayline.first_leg_speed_mps = self.speed_mps
             waypoint = _Waypoint(
-                lon_text=lon_text, lat_text=lat_text, height_m=height_m, speed_mps=self.speed_mps
+                lon_text=lon_text,
+                lat_text=lat_text,
+                height_m=height_m,
+                speed_mps=self.speed_mps,
+                poi=self.poi,
             )
             waypoints.append(waypoint)
         waypoint.actions.extend(self.pending_actions)
@@ -266,7 +346,17 @@ class _Builder:
             self.wayline.spans.append(span)
 
     def take_photo(self) -> _Action:
-        return _Action("takePhoto", [("payloadPositionIndex", self.payload_index)])
+        return _Action("takePhoto")
+
+    def set_poi(self, item: MissionItem | None, seq: int) -> None:
+        """Face the ROI from the last waypoint on (ArduCopter runs DO items on leaving it)."""
+        if item is None or (item.x == 0 and item.y == 0):  # ArduCopter reads an all-zero ROI as "clear"
+            self.poi = None
+        else:
+            height_m = _height_m(item, self.home, seq)
+            self.poi = f"{e7_text(item.x)},{e7_text(item.y)},{_number(height_m)}"
+        if self.wayline.waypoints:
+            self.wayline.waypoints[-1].poi = self.poi
 
     def apply(self, item: MissionItem, seq: int) -> None:
         command = item.command
@@ -284,7 +374,9 @@ class _Builder:
         if command == MavCmd.NAV_TAKEOFF:
             height_m = _height_m(item, self.home, seq)
             if height_m < MIN_TAKEOFF_SECURITY_HEIGHT_M:
-                raise ValueError(f"item {seq}: take-off height {height_m} m is below DJI's minimum 1.2 m")
+                raise ValueError(
+                    f"item {seq}: take-off height {height_m} m is below DJI's minimum {MIN_TAKEOFF_SECURITY_HEIGHT_M} m"
+                )
             self.wayline.takeoff_height_m = height_m
         elif command in (MavCmd.NAV_WAYPOINT, MavCmd.NAV_LOITER_TIME):
             self.add_waypoint(item, seq, hover_s=item.param1)
@@ -334,10 +426,13 @@ class _Builder:
             else:
                 self.close_span("multipleDistance")
         elif command in (VIDEO_START_CAPTURE, VIDEO_STOP_CAPTURE):
-            func = "startRecord" if command == VIDEO_START_CAPTURE else "stopRecord"
-            self.act(_Action(func, [("payloadPositionIndex", self.payload_index)]))
+            self.act(_Action("startRecord" if command == VIDEO_START_CAPTURE else "stopRecord"))
         elif command == MavCmd.DO_MOUNT_CONTROL:
             self.act(_gimbal_pitch(item.param1, self.payload_index))
+        elif command == MavCmd.DO_SET_ROI_LOCATION:
+            self.set_poi(item, seq)
+        elif command == MavCmd.DO_SET_ROI_NONE:
+            self.set_poi(None, seq)
         elif command == MavCmd.DO_SET_RELAY:
             relay, on = int(item.param1), item.param2 != 0
             self.annotate(
@@ -364,6 +459,7 @@ def _gimbal_pitch(pitch_deg: float, payload_index: str) -> _Action:
     return _Action(
         "gimbalRotate",
         [
+            ("gimbalHeadingYawBase", "north"),
             ("gimbalRotateMode", "absoluteAngle"),
             ("gimbalPitchRotateEnable", "1"),
             ("gimbalPitchRotateAngle", _number(pitch_deg)),
@@ -440,7 +536,7 @@ def _action_groups(placemark: ET.Element, wayline: _Wayline, index: int, next_gr
         groups.append((index, index, "reachPoint", None, waypoint.actions))
     for span in wayline.spans:
         if span.start_index == index:
-            photo = _Action("takePhoto", [("payloadPositionIndex", wayline.payload_index)])
+            photo = _Action("takePhoto")
             groups.append(
                 (span.start_index, span.end_index, span.trigger, _number(span.trigger_param), [photo])
             )
@@ -460,8 +556,31 @@ def _action_groups(placemark: ET.Element, wayline: _Wayline, index: int, next_gr
             _text(element, "actionId", str(action_id))
             _text(element, "actionActuatorFunc", action.func)
             params = ET.SubElement(element, _wpml("actionActuatorFuncParam"))
-            for name, value in action.params:
+            for name, value in _action_params(action, wayline, start):
                 _text(params, name, value)
+
+
+def _action_params(action: _Action, wayline: _Wayline, index: int) -> list[tuple[str, str]]:
+    """The action's params; camera actions get the ones WPML requires of them (Common Elements)."""
+    if action.func not in _CAMERA_FUNCS:
+        return action.params
+    params = [("payloadPositionIndex", wayline.payload_index)]
+    if action.func != "stopRecord":
+        params.append(("fileSuffix", f"wp{index}"))
+    params.append(("payloadLensIndex", wayline.lens_index))
+    if action.func != "stopRecord":
+        params.append(("useGlobalPayloadLensIndex", "0"))
+    return params
+
+
+def _heading_param(parent: ET.Element, name: str, poi: str | None) -> None:
+    """A (global)waypointHeadingParam: along the route, or towards the ROI of an orbit."""
+    heading = ET.SubElement(parent, _wpml(name))
+    _text(heading, "waypointHeadingMode", "followWayline" if poi is None else "towardPOI")
+    _text(heading, "waypointHeadingAngle", "0")
+    if poi is not None:
+        _text(heading, "waypointPoiPoint", poi)
+    _text(heading, "waypointHeadingPathMode", _HEADING_PATH_MODE)
 
 
 def _placemark(folder: ET.Element, waypoint: _Waypoint, index: int) -> ET.Element:
@@ -489,8 +608,11 @@ def _serialise(root: ET.Element) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'.encode()
 
 
-def _template_kml(wayline: _Wayline, config: _MissionConfig, speed_mps: float, created_ms: int) -> bytes:
+def _template_kml(
+    wayline: _Wayline, config: _MissionConfig, speed_mps: float, created_ms: int, heights: _EllipsoidOffset
+) -> bytes:
     root, document = _document()
+    document.append(ET.Comment(f" {heights.note} "))
     _text(document, "author", "AeroGrid")
     _text(document, "createTime", str(created_ms))
     _text(document, "updateTime", str(created_ms))
@@ -505,21 +627,20 @@ def _template_kml(wayline: _Wayline, config: _MissionConfig, speed_mps: float, c
     _text(folder, "globalHeight", _number(wayline.waypoints[0].height_m))
     _text(folder, "caliFlightEnable", "0")
     _text(folder, "gimbalPitchMode", "manual")
-    heading = ET.SubElement(folder, _wpml("globalWaypointHeadingParam"))
-    _text(heading, "waypointHeadingMode", "followWayline")
-    _text(heading, "waypointHeadingAngle", "0")
+    _heading_param(folder, "globalWaypointHeadingParam", None)
     _text(folder, "globalWaypointTurnMode", _TURN_MODE)
     _text(folder, "globalUseStraightLine", "1")
     group_id = [0]
     for index, waypoint in enumerate(wayline.waypoints):
         placemark = _placemark(folder, waypoint, index)
-        height = _number(waypoint.height_m)
-        _text(placemark, "ellipsoidHeight", height)
-        _text(placemark, "height", height)
+        _text(placemark, "ellipsoidHeight", _number(waypoint.height_m + heights.offset_m))
+        _text(placemark, "height", _number(waypoint.height_m))
         _text(placemark, "useGlobalHeight", "0")
         _text(placemark, "useGlobalSpeed", "0")
         _text(placemark, "waypointSpeed", _number(waypoint.speed_mps))
-        _text(placemark, "useGlobalHeadingParam", "1")
+        _text(placemark, "useGlobalHeadingParam", "1" if waypoint.poi is None else "0")
+        if waypoint.poi is not None:
+            _heading_param(placemark, "waypointHeadingParam", waypoint.poi)
         _text(placemark, "useGlobalTurnParam", "1")
         _text(placemark, "useStraightLine", "1")
         _action_groups(placemark, wayline, index, group_id)
@@ -543,8 +664,7 @@ def _waylines_wpml(
         placemark = _placemark(folder, waypoint, index)
         _text(placemark, "executeHeight", _number(waypoint.height_m))
         _text(placemark, "waypointSpeed", _number(waypoint.speed_mps))
-        heading = ET.SubElement(placemark, _wpml("waypointHeadingParam"))
-        _text(heading, "waypointHeadingMode", "followWayline")
+        _heading_param(placemark, "waypointHeadingParam", waypoint.poi)
         turn = ET.SubElement(placemark, _wpml("waypointTurnParam"))
         _text(turn, "waypointTurnMode", _TURN_MODE)
         _text(turn, "waypointTurnDampingDist", "0")
