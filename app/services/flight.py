@@ -47,13 +47,15 @@ Action = Literal["arm", "disarm", "takeoff", "start", "pause", "resume", "return
 
 @dataclass(slots=True)
 class FlightRun:
-    """One background flight: its phase as it goes, and its end."""
+    """One background flight: its phase as it goes (``link_lost`` while the drone is silent), and
+    its end: ``done``, or ``failed`` with the error's code and message and the report so far."""
 
     drone_id: int
     mission_id: int | None
     sortie: int
     phase: str = "starting"
     error: str | None = None
+    error_code: str | None = None
     report: FlightReport | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -64,6 +66,7 @@ class FlightRun:
             "phase": self.phase,
             "running": self.task is not None and not self.task.done(),
             "error": self.error,
+            "error_code": self.error_code,
             "report": asdict(self.report) if self.report else None,
         }
 
@@ -353,7 +356,10 @@ class FlightService:
             raise ValidationFailed("the uploaded mission has no NAV_TAKEOFF", code="no_takeoff")
         run = FlightRun(drone_id=drone_id, mission_id=upload["mission_id"], sortie=upload["sortie"])
         flight = ArduCopterFlight(
-            self.online_vehicle(drone_id), timeouts=self.timeouts, on_phase=self._phase_setter(run)
+            self.online_vehicle(drone_id),
+            timeouts=self.timeouts,
+            on_phase=self._phase_setter(run),
+            mission_items=len(items),
         )
         run.task = asyncio.create_task(self._fly(run, flight, takeoff_alt_m), name=f"flight-drone-{drone_id}")
         self._flights[drone_id] = run
@@ -372,6 +378,8 @@ class FlightService:
             run.phase = "done"
         except LinkError as exc:
             run.error = exc.message
+            run.error_code = exc.code
+            run.report = flight.report()
             run.phase = "failed"
             log.warning("drone %s: flight failed: %s", run.drone_id, exc.message)
         except asyncio.CancelledError:
