@@ -20,12 +20,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from shapely.geometry.base import BaseGeometry
+
 from app.plan_areas import parse_plan_areas
 from geofences.crs import CoordinateSystem, bd09_to_wgs84, gcj02_to_wgs84
 from geofences.geojson import GeoJSONError, SiteKind, parse_sites, parse_zones
 from geofences.model import FenceSet
 from missions import sites
 from missions.export import ExportOptions, RenderedFile, render_export, write_rendered
+from missions.export.geoid import egm96_undulation_m
+from missions.limits import PlanLimits, check_estimate, estimate_work
 from missions.plan import MissionPlan
 from missions.planner import plan_checkpoints, plan_inspection, plan_multi_grid, plan_spray
 from missions.profile import Battery, FlightProfile, Speaker, Sprayer
@@ -101,6 +105,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+CLI_LIMITS = PlanLimits(max_lanes=40_000, max_hover_points=3_000, max_vertices=200_000, max_items=100_000)
+"""Ten times the service's defaults: a planner's own machine may take on more work, not unbounded work."""
+
+
+def bounded(kind: str, areas: list[BaseGeometry], **options: Any) -> None:
+    """Refuse (``PlanTooLarge``, a ValueError) a plan whose estimated work is over ``CLI_LIMITS``."""
+    check_estimate(estimate_work(kind, areas, options), CLI_LIMITS, one_sortie=False)
+
+
 def _load(path: str) -> object:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -140,6 +153,9 @@ def build_plan(args: argparse.Namespace) -> MissionPlan:
     missing = [c for c in args.grids if c not in grids]
     if missing:
         raise ValueError(f"--grid: no grid {', '.join(missing)} in {args.grids_file}")
+    speaker = Speaker(level_db_at_1m=args.speaker_db, audible_radius_m=args.audible_radius_m)
+    areas = [grids[c].geometry for c in args.grids]
+    bounded(args.kind, areas, profile=profile, fences=fences, swath_m=args.swath_m, speaker=speaker)
     return plan_multi_grid(
         [(c, grids[c].geometry) for c in args.grids],
         args.kind,
@@ -150,7 +166,7 @@ def build_plan(args: argparse.Namespace) -> MissionPlan:
         swath_m=args.swath_m if args.kind == "coverage" else None,
         margin_m=args.margin_m,
         direction=args.direction,
-        speaker=Speaker(level_db_at_1m=args.speaker_db, audible_radius_m=args.audible_radius_m),
+        speaker=speaker,
         message_s=args.message_s,
         repeats=args.repeats,
     )
@@ -175,10 +191,14 @@ def _field_plan(
         codes = set(args.site_codes) | in_grids
     common: dict[str, Any] = {"home": home, "profile": profile, "fences": fences, "battery": battery}
     if args.kind == "spray":
-        return plan_spray(sites.spray_targets(doc, crs=crs, codes=codes), sprayer=args.sprayer, **common)
+        targets = sites.spray_targets(doc, crs=crs, codes=codes)
+        bounded("spray", [], targets=targets, sprayer=args.sprayer, profile=profile, fences=fences)
+        return plan_spray(targets, sprayer=args.sprayer, **common)
     if args.kind == "inspect":
+        key_sites = sites.inspection_sites(doc, crs=crs, codes=codes)
+        bounded("inspect", [], sites=key_sites, photo_step_deg=args.photo_step_deg, fences=fences)
         return plan_inspection(
-            sites.inspection_sites(doc, crs=crs, codes=codes),
+            key_sites,
             standoff_m=args.standoff_m,
             min_standoff_m=args.min_standoff_m,
             photo_step_deg=args.photo_step_deg,
@@ -186,6 +206,7 @@ def _field_plan(
             **common,
         )
     points = sites.checkpoints(doc, crs=crs, codes=codes, default_hover_s=args.hover_s)
+    bounded("checkpoint", [], points=points, fences=fences)
     return plan_checkpoints(points, order=args.order, turnaround_s=args.turnaround_s, **common)
 
 
@@ -245,6 +266,15 @@ def render_exports(plan: MissionPlan, args: argparse.Namespace) -> list[Rendered
     Rendering all of them first means a refused KMZ does not leave the other formats written.
     """
     options = ExportOptions(home_alt_amsl_m=args.home_alt_m, geoid_undulation_m=args.geoid_undulation_m)
+    if (
+        any(Path(target).suffix.lower() == ".kmz" for target in args.export)
+        and args.geoid_undulation_m is None
+        and egm96_undulation_m(plan.home_lon_deg, plan.home_lat_deg) is None
+    ):
+        sys.stderr.write(
+            "warning: .kmz ellipsoidHeight uses a geoid undulation of 0 m: PROJ has no EGM96 grid here "
+            "(give --geoid-undulation-m)\n"
+        )
     rendered: list[RenderedFile] = []
     failed = False
     for target in args.export:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from app import cli_plan
 from geofences.crs import CoordinateSystem, from_wgs84_geometry, wgs84_to_gcj02
 from geofences.sample import GRIDS_PATH, ZONES_PATH
 from missions.export import read_mission
+from missions.export.geoid import egm96_undulation_m
 
 HOME = (120.54, 31.49)
 ARGS = [str(GRIDS_PATH), "--grid", "HB-01-01", "--home", "120.54,31.49", "--fences", str(ZONES_PATH)]
@@ -185,3 +188,35 @@ def test_plain_polygons_with_a_clashing_code_are_refused(
     path = _plain_polygons(tmp_path, [{"code": "1"}, None])  # feature 1 is named "1" by its index
     assert main([str(path), "--grid", "1", "--home", "120.54,31.49", "--kind", "perimeter"]) == 2
     assert "duplicate code '1'" in capsys.readouterr().err
+
+
+# --- .kmz heights ---------------------------------------------------------------------------------
+
+
+def _ellipsoid_minus_height_m(kmz: Path) -> set[float]:
+    template = zipfile.ZipFile(kmz).read("wpmz/template.kml").decode()
+    ellipsoid = [float(v) for v in re.findall(r"<wpml:ellipsoidHeight>([^<]+)<", template)]
+    height = [float(v) for v in re.findall(r"<wpml:height>([^<]+)<", template)]
+    assert len(ellipsoid) == len(height) > 2
+    return {round(e - h, 3) for e, h in zip(ellipsoid, height, strict=True)}
+
+
+def test_kmz_ellipsoid_heights_take_home_altitude_and_undulation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kmz = tmp_path / "route.kmz"
+    heights = ["--home-alt-m", "3.5", "--geoid-undulation-m", "9.75"]
+    assert main([*ARGS, "--kind", "perimeter", *heights, "--export", str(kmz)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert _ellipsoid_minus_height_m(kmz) == {13.25}
+
+
+def test_kmz_without_an_undulation_warns_when_proj_has_no_geoid_grid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kmz = tmp_path / "route.kmz"
+    assert main([*ARGS, "--kind", "perimeter", "--export", str(kmz)]) == 0
+    warned = "geoid undulation of 0 m" in capsys.readouterr().err
+    grid_n = egm96_undulation_m(*HOME)
+    assert warned == (grid_n is None)
+    assert _ellipsoid_minus_height_m(kmz) == {round(grid_n or 0.0, 3)}
