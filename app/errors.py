@@ -8,6 +8,7 @@ same shape, logged with their traceback, never leaking internals.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,34 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details}
 
 
+class ErrorResponse(JSONResponse):
+    """An error body rendered as ASCII JSON: a message that echoes hostile input (a lone surrogate,
+    which UTF-8 cannot encode) must still render instead of turning a 4xx into a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path: a 405 must list them all in ``Allow``.
+
+    Asked of the router itself (does any route fully match with this method?), so routes that
+    share a path template, and routers included in routers, all count.
+    """
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -93,7 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if exc.headers:
             headers = {**(headers or {}), **exc.headers}
-        return JSONResponse(
+        return ErrorResponse(
             error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=headers
         )
 
@@ -104,12 +134,15 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{first['field']}: {first['problem']}"
         if len(details) > 1:
             message += f" (and {len(details) - 1} more)"
-        return JSONResponse(error_body("validation_failed", message, details), status_code=422)
+        return ErrorResponse(error_body("validation_failed", message, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return ErrorResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(asyncpg.exceptions.PostgresConnectionError)
     @app.exception_handler(asyncpg.exceptions.CannotConnectNowError)

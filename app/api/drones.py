@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.api.deps import DroneManager, PoolDep, Reader
+from app.api.guard import CheckedRoute
+from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.auth import Principal
 from app.db.conn import Conn
 from app.db.repos import drones as repo
@@ -17,7 +19,7 @@ from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.link.transport import parse_endpoint
 from app.services import drone_links
 
-router = APIRouter(prefix="/drones", tags=["drones"])
+router = APIRouter(prefix="/drones", tags=["drones"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
 
 DroneId = Annotated[int, Path(ge=1, le=2**62)]
 
@@ -170,8 +172,10 @@ async def load_visible(conn: Conn, principal: Principal, drone_id: int) -> async
     return row
 
 
-@router.post("", status_code=201, response_model=DroneOut)
-async def register_drone(request: Request, pool: PoolDep, principal: DroneManager, body: DroneIn) -> DroneOut:
+@router.post("", status_code=201, response_model=DroneOut, responses={**errors(403, 409), **WITH_BODY})
+async def register_drone(
+    request: Request, pool: PoolDep, principal: DroneManager, body: DroneIn, response: Response
+) -> DroneOut:
     _check_scope(principal, body.community_code)
     values = {
         "name": body.name,
@@ -190,6 +194,7 @@ async def register_drone(request: Request, pool: PoolDep, principal: DroneManage
         row = await _write(conn, repo.insert, values)
         assert row is not None
         await drone_links.open_link(_linker(request), conn, row["id"])
+    response.headers["Location"] = f"{router.prefix}/{row['id']}"
     return drone_out(row)
 
 
@@ -200,13 +205,13 @@ async def list_drones(pool: PoolDep, principal: Reader) -> list[DroneOut]:
         return [drone_out(r) for r in await repo.list_all(conn, scope)]
 
 
-@router.get("/{drone_id}", response_model=DroneOut)
+@router.get("/{drone_id}", response_model=DroneOut, responses=errors(404))
 async def get_drone(pool: PoolDep, principal: Reader, drone_id: DroneId) -> DroneOut:
     async with pool.acquire() as conn:
         return drone_out(await load_visible(conn, principal, drone_id))
 
 
-@router.patch("/{drone_id}", response_model=DroneOut)
+@router.patch("/{drone_id}", response_model=DroneOut, responses={**errors(403, 404, 409), **WITH_BODY})
 async def update_drone(
     request: Request, pool: PoolDep, principal: DroneManager, drone_id: DroneId, body: DronePatch
 ) -> DroneOut:
@@ -246,7 +251,7 @@ async def update_drone(
     return drone_out(row)
 
 
-@router.delete("/{drone_id}", status_code=204)
+@router.delete("/{drone_id}", status_code=204, responses=errors(403, 404))
 async def delete_drone(request: Request, pool: PoolDep, principal: DroneManager, drone_id: DroneId) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await load_visible(conn, principal, drone_id)

@@ -13,10 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import FlightPlanner, Reader
 from app.api.drones import DroneId
+from app.api.guard import CheckedRoute
+from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.errors import ServiceUnavailable
 from app.services.flight import Action, FlightService
 
-router = APIRouter(prefix="/drones", tags=["flight"])
+router = APIRouter(prefix="/drones", tags=["flight"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
+
+MOVES_A_DRONE = errors(403, 404, 409, 502, 504)
+"""A route that talks to the vehicle: also 503 `link_not_connected` when the drone is offline."""
 
 
 def flights(request: Request) -> FlightService:
@@ -39,13 +44,13 @@ class CommandIn(BaseModel):
     ] = None
 
 
-@router.get("/{drone_id}/state")
+@router.get("/{drone_id}/state", responses=errors(404))
 async def drone_state(request: Request, principal: Reader, drone_id: DroneId) -> dict[str, Any]:
     """Live state (online, mode, armed, position, battery, mission progress), last upload, flight."""
     return await flights(request).state(drone_id, principal)
 
 
-@router.post("/{drone_id}/upload")
+@router.post("/{drone_id}/upload", responses={**MOVES_A_DRONE, **WITH_BODY})
 async def upload(
     request: Request, principal: FlightPlanner, drone_id: DroneId, body: UploadIn
 ) -> dict[str, Any]:
@@ -53,7 +58,7 @@ async def upload(
     return await flights(request).upload(drone_id, body.mission_id, body.sortie, principal)
 
 
-@router.post("/{drone_id}/commands/{action}", status_code=202)
+@router.post("/{drone_id}/commands/{action}", status_code=202, responses={**MOVES_A_DRONE, **WITH_BODY})
 async def command(
     request: Request,
     principal: FlightPlanner,
@@ -66,7 +71,7 @@ async def command(
     return {"status": "accepted", "action": action}
 
 
-@router.post("/{drone_id}/flight", status_code=202)
+@router.post("/{drone_id}/flight", status_code=202, responses=MOVES_A_DRONE)
 async def fly(request: Request, principal: FlightPlanner, drone_id: DroneId) -> dict[str, Any]:
     """Fly the uploaded mission in the background: ready checks, GUIDED, arm, take off, AUTO, RTL, land."""
     return await flights(request).fly(drone_id, principal)

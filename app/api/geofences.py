@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import DistrictAdmin, PoolDep, Reader
-from app.api.grids import CrsQuery, ImportOut, import_out
+from app.api.grids import CodePath, CrsQuery, ImportOut, import_out
+from app.api.guard import CheckedRoute
+from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.db.repos import district as repo
 from app.errors import NotFound, ValidationFailed
 from app.services import district
 from geofences.model import ZoneKind
 
-router = APIRouter(prefix="/geofences", tags=["geofences"])
+router = APIRouter(prefix="/geofences", tags=["geofences"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
+
+UNADDRESSABLE_CODES = frozenset({"ceiling", ".", ".."})
+"""Zone codes whose URL /geofences/{code} would not reach the zone (a route, or a dot segment)."""
+
+
+def _check_addressable(code: str) -> None:
+    if code in UNADDRESSABLE_CODES:
+        raise ValidationFailed(
+            f"properties.code: {code!r} is reserved (its URL would not reach the zone)",
+            details=[{"field": "properties.code", "problem": "reserved: ceiling, '.', '..'"}],
+        )
+
 
 FeatureBody = Annotated[
     dict[str, Any],
@@ -22,7 +37,7 @@ FeatureBody = Annotated[
 ]
 
 
-@router.post("/import", response_model=ImportOut)
+@router.post("/import", response_model=ImportOut, responses={**errors(403), **WITH_BODY})
 async def import_zones(
     pool: PoolDep,
     principal: DistrictAdmin,
@@ -48,15 +63,18 @@ async def list_zones(
     }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={**errors(403, 409), **WITH_BODY})
 async def create_zone(
-    pool: PoolDep, principal: DistrictAdmin, feature: FeatureBody, crs: CrsQuery = None
+    pool: PoolDep, principal: DistrictAdmin, feature: FeatureBody, response: Response, crs: CrsQuery = None
 ) -> dict[str, Any]:
+    """Create one zone; ``Location`` is its URL."""
     zone = district.parse_one_zone(feature, crs=crs)
+    _check_addressable(zone.zone_id)
     await district.create_zone(pool, zone, principal)
     async with pool.acquire() as conn:
         row = await repo.get_zone(conn, zone.zone_id)
     assert row is not None
+    response.headers["Location"] = f"{router.prefix}/{quote(zone.zone_id, safe='')}"
     return district.zone_feature_json(row)
 
 
@@ -74,7 +92,7 @@ async def get_ceiling(pool: PoolDep, principal: Reader) -> CeilingOut:
         return CeilingOut(ceiling_m=await repo.get_ceiling_m(conn))
 
 
-@router.put("/ceiling", response_model=CeilingOut)
+@router.put("/ceiling", response_model=CeilingOut, responses={**errors(403), **WITH_BODY})
 async def set_ceiling(pool: PoolDep, principal: DistrictAdmin, body: CeilingIn) -> CeilingOut:
     district.require_district_wide(principal)
     async with pool.acquire() as conn:
@@ -82,8 +100,8 @@ async def set_ceiling(pool: PoolDep, principal: DistrictAdmin, body: CeilingIn) 
     return CeilingOut(ceiling_m=body.ceiling_m)
 
 
-@router.get("/{code}")
-async def get_zone(pool: PoolDep, principal: Reader, code: str) -> dict[str, Any]:
+@router.get("/{code}", responses=errors(404))
+async def get_zone(pool: PoolDep, principal: Reader, code: CodePath) -> dict[str, Any]:
     async with pool.acquire() as conn:
         row = await repo.get_zone(conn, code)
     if row is None:
@@ -91,9 +109,9 @@ async def get_zone(pool: PoolDep, principal: Reader, code: str) -> dict[str, Any
     return district.zone_feature_json(row)
 
 
-@router.put("/{code}")
+@router.put("/{code}", responses={**errors(403, 404), **WITH_BODY})
 async def replace_zone(
-    pool: PoolDep, principal: DistrictAdmin, code: str, feature: FeatureBody, crs: CrsQuery = None
+    pool: PoolDep, principal: DistrictAdmin, code: CodePath, feature: FeatureBody, crs: CrsQuery = None
 ) -> dict[str, Any]:
     zone = district.parse_one_zone(feature, crs=crs)
     if zone.zone_id != code:
@@ -108,8 +126,8 @@ async def replace_zone(
     return district.zone_feature_json(row)
 
 
-@router.delete("/{code}", status_code=204)
-async def delete_zone(pool: PoolDep, principal: DistrictAdmin, code: str) -> None:
+@router.delete("/{code}", status_code=204, responses=errors(403, 404))
+async def delete_zone(pool: PoolDep, principal: DistrictAdmin, code: CodePath) -> None:
     district.require_district_wide(principal)
     async with pool.acquire() as conn:
         if not await repo.delete_zone(conn, code):

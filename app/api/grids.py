@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel
 
 from app.api.deps import DistrictAdmin, PoolDep, Reader
+from app.api.guard import CheckedRoute
+from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.db.repos import district as repo
 from app.errors import NotFound
 from app.services import district
 from geofences.crs import CoordinateSystem
 
-router = APIRouter(prefix="/grids", tags=["grids"])
+router = APIRouter(prefix="/grids", tags=["grids"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
+
+CODE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+"""Grid, community, street and zone codes, as the database's CHECK constraints hold them."""
+
+CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="Code: letters, digits, '.', '_', '-'")]
+CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
 
 
 class OverlapOut(BaseModel):
@@ -52,7 +60,7 @@ CrsQuery = Annotated[
 ]
 
 
-@router.post("/import", response_model=ImportOut)
+@router.post("/import", response_model=ImportOut, responses={**errors(403), **WITH_BODY})
 async def import_grids(
     pool: PoolDep,
     principal: DistrictAdmin,
@@ -67,8 +75,8 @@ async def import_grids(
 async def export_grids(
     pool: PoolDep,
     principal: Reader,
-    community: Annotated[str | None, Query(max_length=64)] = None,
-    street: Annotated[str | None, Query(max_length=64)] = None,
+    community: CodeQuery = None,
+    street: CodeQuery = None,
 ) -> dict[str, Any]:
     """All visible grids as a GeoJSON FeatureCollection, optionally filtered by community or street."""
     scope = principal.community_scope
@@ -77,8 +85,8 @@ async def export_grids(
     return {"type": "FeatureCollection", "features": [district.grid_feature_json(r) for r in rows]}
 
 
-@router.get("/{code}")
-async def get_grid(pool: PoolDep, principal: Reader, code: str) -> dict[str, Any]:
+@router.get("/{code}", responses=errors(404))
+async def get_grid(pool: PoolDep, principal: Reader, code: CodePath) -> dict[str, Any]:
     """One grid as a GeoJSON Feature."""
     async with pool.acquire() as conn:
         row = await repo.get_grid(conn, code)
@@ -87,8 +95,8 @@ async def get_grid(pool: PoolDep, principal: Reader, code: str) -> dict[str, Any
     return district.grid_feature_json(row)
 
 
-@router.delete("/{code}", status_code=204)
-async def delete_grid(pool: PoolDep, principal: DistrictAdmin, code: str) -> None:
+@router.delete("/{code}", status_code=204, responses=errors(403, 404))
+async def delete_grid(pool: PoolDep, principal: DistrictAdmin, code: CodePath) -> None:
     async with pool.acquire() as conn, conn.transaction():
         row = await repo.get_grid(conn, code)
         if row is None or not principal.sees_community(row["community_code"]):
@@ -96,7 +104,9 @@ async def delete_grid(pool: PoolDep, principal: DistrictAdmin, code: str) -> Non
         await repo.delete_grid(conn, code)
 
 
-communities_router = APIRouter(prefix="/communities", tags=["grids"])
+communities_router = APIRouter(
+    prefix="/communities", tags=["grids"], route_class=CheckedRoute, responses=TOKEN_ROUTES
+)
 
 
 class CommunityOut(BaseModel):

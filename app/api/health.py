@@ -6,8 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import PoolDep
+from app.api.guard import CheckedRoute
+from app.api.responses import errors
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=CheckedRoute)
 
 
 @router.get("/healthz")
@@ -16,7 +18,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, responses=errors(503))
 async def readyz(pool: PoolDep) -> JSONResponse | dict[str, str]:
     """The database answers (within 2 s); a load balancer stops routing here when it does not."""
     try:

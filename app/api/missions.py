@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from app.api.deps import FlightPlanner, PoolDep, Reader
 from app.api.disconnect import unless_disconnected
 from app.api.drones import CameraSpec, SprayerSpec, Strict
+from app.api.grids import CODE_PATTERN
+from app.api.guard import CheckedRoute
+from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.auth import Principal
 from app.db.repos import missions as repo
 from app.errors import ValidationFailed
@@ -26,10 +29,10 @@ from missions.plan import MissionPlan
 from missions.profile import FlightProfile, Speaker, Sprayer
 from missions.serialize import items_to_list
 
-router = APIRouter(prefix="/missions", tags=["missions"])
+router = APIRouter(prefix="/missions", tags=["missions"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
 
 MissionId = Annotated[int, Path(ge=1, le=2**62)]
-GridCode = Annotated[str, Field(min_length=1, max_length=64)]
+GridCode = Annotated[str, Field(pattern=CODE_PATTERN)]
 
 
 class HomeIn(Strict):
@@ -92,7 +95,7 @@ class PlanRequest(Strict):
         description="The grids the work lies in (field kinds: every site in one)",
     )
     drone_id: int | None = Field(
-        default=None, ge=1, description="Home, camera, speaker and battery from this drone"
+        default=None, ge=1, le=2**62, description="Home, camera, speaker and battery from this drone"
     )
     home: HomeIn | None = None
     landing: HomeIn | None = None
@@ -276,7 +279,7 @@ def plan_json(plan: MissionPlan) -> dict[str, Any]:
     }
 
 
-@router.post("/plan")
+@router.post("/plan", responses={**errors(403, 404), **WITH_BODY})
 async def preview(request: Request, pool: PoolDep, principal: Reader, req: PlanRequest) -> dict[str, Any]:
     """Plan without saving: statistics, violations, items and GeoJSON. Violations are not an error here."""
     planned = await _plan(request, pool, req, principal)
@@ -298,13 +301,16 @@ class MissionSummary(BaseModel):
     created_at: datetime
 
 
-@router.post("", status_code=201)
-async def create_mission(pool: PoolDep, principal: FlightPlanner, req: MissionCreate, request: Request) -> dict[str, Any]:
+@router.post("", status_code=201, responses={**errors(403, 404), **WITH_BODY})
+async def create_mission(
+    pool: PoolDep, principal: FlightPlanner, req: MissionCreate, request: Request, response: Response
+) -> dict[str, Any]:
     """Plan and store. A plan with violations is refused (422 `plan_violations`, each violation listed)."""
     planned = await _plan(request, pool, req, principal)
     mission_id = await planning.store(
         pool, planned, name=req.name, request=req.model_dump(mode="json"), principal=principal
     )
+    response.headers["Location"] = f"{router.prefix}/{mission_id}"
     return {"id": mission_id, "name": req.name, **plan_json(planned.plan)}
 
 
@@ -323,7 +329,7 @@ async def _load(pool: PoolDep, mission_id: int, principal: Principal) -> tuple[A
         return await planning.load(conn, mission_id, principal)
 
 
-@router.get("/{mission_id}")
+@router.get("/{mission_id}", responses=errors(404))
 async def get_mission(pool: PoolDep, principal: Reader, mission_id: MissionId) -> dict[str, Any]:
     row, plan = await _load(pool, mission_id, principal)
     return {
@@ -344,7 +350,16 @@ _MEDIA = {
 }
 
 
-@router.get("/{mission_id}/export")
+@router.get(
+    "/{mission_id}/export",
+    responses={
+        200: {
+            "description": "The file, as an attachment",
+            "content": {media.split(";")[0]: {} for media, _ in _MEDIA.values()},
+        },
+        **errors(404),
+    },
+)
 async def export_mission(
     pool: PoolDep,
     principal: Reader,

@@ -19,6 +19,7 @@ REQUIRED: dict[tuple[str, str], Permission | tuple[Permission, ...] | None] = {
     ("GET", "/tokens/me"): AUTHENTICATED,
     ("POST", "/tokens"): Permission.MANAGE_TOKENS,
     ("GET", "/tokens"): Permission.MANAGE_TOKENS,
+    ("GET", "/tokens/{token_id}"): Permission.MANAGE_TOKENS,
     ("DELETE", "/tokens/{token_id}"): Permission.MANAGE_TOKENS,
     ("POST", "/grids/import"): Permission.MANAGE_DISTRICT,
     ("GET", "/grids"): Permission.READ,
