@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     log_json: bool = False
     load_sample_district: bool = False
     links_enabled: bool = True
+    telemetry_enabled: bool = True
+    telemetry_batch_rows: int = Field(default=5000, ge=1, le=100_000)
+    telemetry_batch_ms: int = Field(default=200, ge=10, le=10_000)
+    telemetry_spool_max_bytes: int = Field(default=1_000_000_000, ge=1_000_000)
+    telemetry_spool_fsync_ms: int = Field(default=1000, ge=10, le=1000)
+    telemetry_retention_days: int = Field(default=90, ge=1, le=3650)
+    telemetry_partition_hours: int = Field(default=24, ge=1, le=24 * 31)
+    telemetry_query_max_span_days: int = Field(default=31, ge=1, le=3650)
     plan_workers: int = Field(default=0, ge=0, le=64, description="0: max(1, cores - 1)")
     plan_queue_size: int = Field(default=4, ge=0, le=1000)
     plan_timeout_s: float = Field(default=20.0, gt=0, le=3600)
@@ -45,6 +53,10 @@ class Settings(BaseSettings):
     @property
     def embedded_pgdata(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @property
+    def telemetry_spool_dir(self) -> Path:
+        return self.data_dir / "spool"
 
 
 def get_settings() -> Settings:

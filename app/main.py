@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import drones, flight, geofences, grids, health, missions, tokens
+from app.api import drones, flight, geofences, grids, health, missions, telemetry, tokens
 from app.config import Settings, get_settings
 from app.db.migrate import migrate
 from app.db.pool import open_database
@@ -23,6 +23,7 @@ from app.services import planning
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
 from app.services.sample import load_sample_district
+from app.telemetry.service import start_ingest
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.plan_pool = await planning.open_pool(settings)
             if settings.links_enabled:
                 app.state.flights = FlightService(db.pool, LinkManager())
+                if settings.telemetry_enabled:
+                    app.state.telemetry = await start_ingest(settings, db.pool, app.state.flights.manager)
                 await app.state.flights.link_all()
                 app.state.flights.start()
             yield
         finally:
+            if getattr(app.state, "telemetry", None) is not None:
+                await app.state.telemetry.close()
+                app.state.telemetry = None
             if getattr(app.state, "flights", None) is not None:
                 await app.state.flights.close()
                 app.state.flights = None
@@ -73,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         drones.router,
         missions.router,
         flight.router,
+        telemetry.router,
+        telemetry.track_router,
     ):
         app.include_router(router)
     return app

@@ -68,8 +68,10 @@ async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def app(database_dsn: str) -> AsyncIterator[FastAPI]:
-    application = create_app(Settings(database_url=database_dsn))
+async def app(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
+    # Its own data directory: the telemetry spool must never replay another run's rows.
+    data_dir = tmp_path_factory.mktemp("app-data")
+    application = create_app(Settings(database_url=database_dsn, data_dir=data_dir))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -82,6 +82,43 @@ TABLE streets
   COLUMN name text NOT NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE telemetry_events
+  COLUMN time timestamp with time zone NOT NULL
+  COLUMN drone_id bigint NOT NULL
+  COLUMN boot_id bigint NOT NULL
+  COLUMN seq bigint NOT NULL
+  COLUMN kind text NOT NULL
+  COLUMN text text NOT NULL
+  COLUMN severity smallint NULL
+  COLUMN value bigint NULL
+  COLUMN lat_deg double precision NULL
+  COLUMN lon_deg double precision NULL
+TABLE telemetry_samples
+  COLUMN time timestamp with time zone NOT NULL
+  COLUMN drone_id bigint NOT NULL
+  COLUMN boot_id bigint NOT NULL
+  COLUMN time_boot_ms bigint NOT NULL
+  COLUMN grid_code text NULL
+  COLUMN upload_id bigint NULL
+  COLUMN mission_id bigint NULL
+  COLUMN sortie integer NULL
+  COLUMN lat_deg double precision NOT NULL
+  COLUMN lon_deg double precision NOT NULL
+  COLUMN alt_amsl_m double precision NOT NULL
+  COLUMN alt_rel_m double precision NOT NULL
+  COLUMN groundspeed_mps double precision NULL
+  COLUMN climb_mps double precision NULL
+  COLUMN heading_deg double precision NULL
+  COLUMN battery_pct smallint NULL
+  COLUMN voltage_v double precision NULL
+  COLUMN current_a double precision NULL
+  COLUMN mode text NULL
+  COLUMN armed boolean NOT NULL
+  COLUMN gps_fix_type smallint NULL
+  COLUMN satellites smallint NULL
+  COLUMN hdop double precision NULL
+  COLUMN mission_seq integer NULL
+  COLUMN received_at timestamp with time zone NOT NULL
 TABLE zones
   COLUMN code text NOT NULL
   COLUMN name text NOT NULL
@@ -140,6 +177,12 @@ CONSTRAINT schema_migrations.schema_migrations_pkey PRIMARY KEY (version)
 CONSTRAINT streets.streets_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
 CONSTRAINT streets.streets_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
 CONSTRAINT streets.streets_pkey PRIMARY KEY (code)
+CONSTRAINT telemetry_events.telemetry_events_kind_check CHECK (kind = ANY (ARRAY['mode'::text, 'armed'::text, 'statustext'::text, 'mission_current'::text, 'mission_reached'::text, 'home'::text, 'failsafe'::text]))
+CONSTRAINT telemetry_events.telemetry_events_pkey PRIMARY KEY (drone_id, boot_id, seq)
+CONSTRAINT telemetry_samples.telemetry_samples_drone_id_boot_id_time_boot_ms_time_key UNIQUE (drone_id, boot_id, time_boot_ms, "time")
+CONSTRAINT telemetry_samples.telemetry_samples_lat_deg_check CHECK (lat_deg >= '-90'::integer::double precision AND lat_deg <= 90::double precision)
+CONSTRAINT telemetry_samples.telemetry_samples_lon_deg_check CHECK (lon_deg >= '-180'::integer::double precision AND lon_deg <= 180::double precision)
+CONSTRAINT telemetry_samples.telemetry_samples_time_boot_ms_check CHECK (time_boot_ms >= 0)
 CONSTRAINT zones.zones_center_lat_deg_check CHECK (center_lat_deg >= '-90'::integer::double precision AND center_lat_deg <= 90::double precision)
 CONSTRAINT zones.zones_center_lon_deg_check CHECK (center_lon_deg >= '-180'::integer::double precision AND center_lon_deg <= 180::double precision)
 CONSTRAINT zones.zones_check CHECK ((polygon IS NULL) = (radius_m IS NOT NULL))
@@ -167,5 +210,10 @@ INDEX missions.missions_created_idx CREATE INDEX missions_created_idx ON mission
 INDEX missions.missions_pkey CREATE UNIQUE INDEX missions_pkey ON missions USING btree (id)
 INDEX schema_migrations.schema_migrations_pkey CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version)
 INDEX streets.streets_pkey CREATE UNIQUE INDEX streets_pkey ON streets USING btree (code)
+INDEX telemetry_events.telemetry_events_pkey CREATE UNIQUE INDEX telemetry_events_pkey ON telemetry_events USING btree (drone_id, boot_id, seq)
+INDEX telemetry_events.telemetry_events_time_idx CREATE INDEX telemetry_events_time_idx ON telemetry_events USING btree ("time")
+INDEX telemetry_samples.telemetry_samples_drone_id_boot_id_time_boot_ms_time_key CREATE UNIQUE INDEX telemetry_samples_drone_id_boot_id_time_boot_ms_time_key ON ONLY public.telemetry_samples USING btree (drone_id, boot_id, time_boot_ms, "time")
+INDEX telemetry_samples.telemetry_samples_drone_time_idx CREATE INDEX telemetry_samples_drone_time_idx ON ONLY public.telemetry_samples USING btree (drone_id, "time")
+INDEX telemetry_samples.telemetry_samples_grid_time_idx CREATE INDEX telemetry_samples_grid_time_idx ON ONLY public.telemetry_samples USING btree (grid_code, "time")
 INDEX zones.zones_kind_idx CREATE INDEX zones_kind_idx ON zones USING btree (kind)
 INDEX zones.zones_pkey CREATE UNIQUE INDEX zones_pkey ON zones USING btree (code)
