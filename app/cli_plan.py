@@ -81,6 +81,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transit-speed-mps", type=float, default=12.0)
     p.add_argument("--swath-m", type=float, default=40.0, help="coverage lane spacing")
     p.add_argument("--turnaround-m", type=float, default=0.0)
+    p.add_argument(
+        "--avoid-holes", action="store_true", help="coverage: never fly over a grid's holes (default: may, camera off)"
+    )
     p.add_argument("--margin-m", type=float, default=10.0, help="perimeter: inset from the boundary")
     p.add_argument("--audible-radius-m", type=float, help="broadcast: measured radius (default: from levels)")
     p.add_argument("--speaker-db", type=float, default=125.0, help="broadcast: level at 1 m")
@@ -164,6 +167,7 @@ def build_plan(args: argparse.Namespace) -> MissionPlan:
         fences=fences,
         battery=battery,
         swath_m=args.swath_m if args.kind == "coverage" else None,
+        avoid_holes=args.avoid_holes,
         margin_m=args.margin_m,
         direction=args.direction,
         speaker=speaker,

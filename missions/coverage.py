@@ -3,10 +3,11 @@
 How a plan is made, and why:
 
 1. **Flyable region.** Obstacles (grown by the clearance with a mitred buffer, which contains the
-   true buffer) are cut out of the area. Holes of the area and obstacles are *forbidden*: no leg
-   of the path may enter them. Outside the area is not forbidden: sweeps run to where their swath
-   still touches the area and turnarounds overshoot the edge, as every survey planner does (a
-   drone turning just outside its grid is normal).
+   true buffer) are cut out of the area. Obstacles are *forbidden*: no leg of the path may enter
+   them. For the cell decomposition (steps 2-7) the holes of the area are forbidden too; the
+   whole-grid sweep (step 8) may cross them with the camera off. Outside the area is not
+   forbidden: sweeps run to where their swath still touches the area and turnarounds overshoot
+   the edge, as every survey planner does (a drone turning just outside its grid is normal).
 2. **Gap filling.** Notches of the outer boundary narrower than one swath are closed before
    decomposition: flying straight across a narrow notch is far shorter than splitting the area
    into extra cells (coverage is unaffected: the filled region contains the area).
@@ -36,6 +37,12 @@ How a plan is made, and why:
    without corner simplification because sweep ends stop only 1 cm from obstacles) inside the
    convex hull of the area and the path grown by one swath, falling back to an unbounded search
    if the hull leaves no way round.
+8. **Whole-grid sweep.** Unless ``avoid_holes`` is set, each part of the flyable region is also
+   planned as one set of lanes across the whole part in one direction (``missions.coverage_whole``),
+   crossing holes and concave gaps in transit with the camera off (each camera-on stretch is a
+   sweep of its own). A part whose lanes would cross an obstacle at every angle tried keeps its
+   cells. The plan flown is the shorter of this and the decomposition's, by the length of the
+   complete path with the straight launch and landing legs; ties keep the decomposition.
 
 Everything is deterministic: no randomness, and ties are broken by index order.
 
@@ -43,7 +50,8 @@ Module layout: this module holds the public API, input checks, the flyable regio
 and the coverage measurement; ``missions.coverage_cells`` the decomposition (3),
 ``missions.coverage_lanes`` the lanes and end steps of a cell (4), ``missions.coverage_order``
 the cell order and routed legs (5, 7), ``missions.coverage_direction`` the direction search (6),
-and ``missions.coverage_geometry`` the geometry they share.
+``missions.coverage_whole`` the whole-grid sweep (8), and ``missions.coverage_geometry`` the
+geometry they share.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ from geofences.routing import conservative_buffer
 from missions.coverage_direction import best_layout
 from missions.coverage_geometry import F64, Context, G, polygons_of
 from missions.coverage_order import assemble, order_cells
+from missions.coverage_whole import whole_grid_plan
 
 _GRID_M = 1e-6  # precision grid for the coverage union
 
@@ -133,11 +142,14 @@ def plan_coverage_path(
     start_xy: tuple[float, float] | None = None,
     end_xy: tuple[float, float] | None = None,
     angle_deg: float | None = None,
+    avoid_holes: bool = False,
 ) -> CoveragePath:
     """Plan a lawnmower path covering ``area`` with lanes ``swath_m`` apart (see the module notes).
 
     ``angle_deg`` forces the sweep direction; by default the direction that gives the shortest
-    path is searched for each separate part of the area.
+    path is searched for each separate part of the area. ``avoid_holes`` keeps the path out of the
+    area's holes (the cell decomposition alone); by default holes and gaps may be crossed with the
+    camera off, and the shorter of the cell plan and the whole-grid sweep is flown (step 8).
     """
     _require_positive("swath_m", swath_m)
     _require_non_negative("turnaround_m", turnaround_m)
@@ -177,6 +189,12 @@ def plan_coverage_path(
     end_s = None if end_xy is None else np.asarray(end_xy, dtype=float) - origin
     order, _ = order_cells(cells, start_s, end_s, ctx)
     points, sweeps_s = assemble(order, area_s, ctx)
+    angle_out = layouts[0][0]
+    if not avoid_holes:
+        overflight = Context.build(swath_m, turnaround_m, blocked, _union(blocked_all))
+        whole = whole_grid_plan(free, components, layouts, area_s, overflight, angle_deg, start_s, end_s)
+        if whole is not None and _flown_m(whole[1], start_s, end_s) < _flown_m(points, start_s, end_s) - 1e-6:
+            angle_out, points, sweeps_s = whole
 
     waypoints = tuple((float(x), float(y)) for x, y in points + origin)
     sweeps = tuple(
@@ -192,10 +210,20 @@ def plan_coverage_path(
     return CoveragePath(
         waypoints=waypoints,
         sweeps=sweeps,
-        angle_deg=layouts[0][0],
+        angle_deg=angle_out,
         covered=covered,
         length_m=length_m,
     )
+
+
+def _flown_m(points: F64, start: F64 | None, end: F64 | None) -> float:
+    """The path's length with the straight launch and landing legs: what candidates are judged by."""
+    length = float(np.hypot(*np.diff(points, axis=0).T).sum()) if len(points) > 1 else 0.0
+    if start is not None and len(points):
+        length += float(np.hypot(*(points[0] - start)))
+    if end is not None and len(points):
+        length += float(np.hypot(*(points[-1] - end)))
+    return length
 
 
 def _require_positive(name: str, value: float) -> None:

@@ -53,8 +53,13 @@ def coverage_work(
     front_overlap_pct: float,
     angle_deg: float | None,
     no_photo_margin_m: float | None,
+    avoid_holes: bool = False,
 ) -> Work:
-    """A lawnmower survey of each grid in turn, one unit per sweep, camera off near no-photo zones."""
+    """A lawnmower survey of each grid in turn, one unit per sweep, camera off near no-photo zones.
+
+    The camera is also off where the path crosses a hole or gap of a grid (each camera-on stretch
+    is a sweep of its own); ``avoid_holes`` keeps the path out of the grids' holes instead.
+    """
     if (swath_m is None) == (camera is None):
         raise ValueError("give exactly one of swath_m and camera")
     if no_photo_margin_m is not None and (not math.isfinite(no_photo_margin_m) or no_photo_margin_m < 0):
@@ -100,6 +105,7 @@ def coverage_work(
             start_xy=position,
             end_xy=nxt,
             angle_deg=angle_deg,
+            avoid_holes=avoid_holes,
         )
         grid_units, lit, dark = sweep_units(path.waypoints, path.sweeps, blackout, code)
         if grid_units:

@@ -123,6 +123,7 @@ def plan_coverage(
     angle_deg: float | None = None,
     clearance_m: float = DEFAULT_CLEARANCE_M,
     no_photo_margin_m: float | None = None,
+    avoid_holes: bool = False,
 ) -> MissionPlan:
     """A lawnmower survey of the grid, camera off over no-photo zones.
 
@@ -130,6 +131,7 @@ def plan_coverage(
     ``swath_m`` (lane spacing only: no trigger commands are compiled). The camera is off while
     the drone is within ``no_photo_margin_m`` of a no-photo zone; by default that is half the
     photo footprint's diagonal, so that no photo shows any of the zone (0: off only overhead).
+    Holes of the grid may be crossed with the camera off unless ``avoid_holes`` is set.
     """
     return plan_multi_grid(
         [("", grid_wgs84)],
@@ -146,6 +148,7 @@ def plan_coverage(
         angle_deg=angle_deg,
         clearance_m=clearance_m,
         no_photo_margin_m=no_photo_margin_m,
+        avoid_holes=avoid_holes,
     )
 
 
@@ -225,6 +228,7 @@ def plan_multi_grid(
     front_overlap_pct: float = 80.0,
     angle_deg: float | None = None,
     no_photo_margin_m: float | None = None,
+    avoid_holes: bool = False,
     margin_m: float = 10.0,
     direction: Direction = "ccw",
     speaker: Speaker = DEFAULT_SPEAKER,
@@ -260,6 +264,7 @@ def plan_multi_grid(
             front_overlap_pct,
             angle_deg,
             no_photo_margin_m,
+            avoid_holes,
         )
     elif kind == "perimeter":
         work = perimeter_work(setting, ordered, obstacles, margin_m, direction, camera, front_overlap_pct)

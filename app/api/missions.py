@@ -109,6 +109,9 @@ class PlanRequest(Strict):
     side_overlap_pct: float = Field(default=70, ge=0, lt=100)
     front_overlap_pct: float = Field(default=80, ge=0, lt=100)
     angle_deg: float | None = Field(default=None, ge=-360, le=360, description="Force the sweep direction")
+    avoid_holes: bool = Field(
+        default=False, description="Coverage: never fly over the grids' holes (default: may, camera off)"
+    )
     margin_m: float = Field(default=10, ge=0, le=500, description="Perimeter: distance inside the boundary")
     direction: Literal["cw", "ccw"] = "ccw"
     broadcast: BroadcastIn = Field(default_factory=BroadcastIn)
@@ -154,7 +157,7 @@ def planner_inputs(req: PlanRequest) -> planning.PlanInputs:
         "landing": (req.landing.lon_deg, req.landing.lat_deg) if req.landing else None,
     }
     if req.kind == "coverage":
-        kwargs.update(side_overlap_pct=req.side_overlap_pct, angle_deg=req.angle_deg)
+        kwargs.update(side_overlap_pct=req.side_overlap_pct, angle_deg=req.angle_deg, avoid_holes=req.avoid_holes)
     if req.kind in ("coverage", "perimeter"):
         kwargs["front_overlap_pct"] = req.front_overlap_pct
         if req.swath_m is not None and req.kind == "coverage":

@@ -1,4 +1,5 @@
-"""The lawnmower planner: full coverage, no leg through holes or obstacles, short paths, determinism.
+"""The lawnmower planner: full coverage, no leg through obstacles (nor holes when told), short paths,
+determinism. Crossing holes and gaps (the default) is tested in test_coverage_holes.py.
 
 Coverage is recomputed here from the geometry, independently of the planner: the union of
 flat-capped swath/2 buffers of the sweeps, within the flyable area, over its area.
@@ -192,7 +193,7 @@ def test_path_ends_near_the_landing_point_when_given() -> None:
 def test_lake_with_an_island_is_covered_without_flying_over_the_island() -> None:
     island = Point(250, 200).buffer(60, quad_segs=8)
     lake = box(0, 0, 500, 400).difference(island)
-    path = plan_coverage_path(lake, 40.0, start_xy=(0.0, 0.0))
+    path = plan_coverage_path(lake, 40.0, start_xy=(0.0, 0.0), avoid_holes=True)
     assert independent_coverage_pct(lake, path.sweeps, 40.0) >= 99.5
     assert legs_entering(path, island) == 0
     assert_consistent(path)
@@ -201,7 +202,7 @@ def test_lake_with_an_island_is_covered_without_flying_over_the_island() -> None
 def test_hole_touching_the_boundary_at_a_point_is_covered_round() -> None:
     # The two corners beside the notch meet only at its tip: each needs its own lanes.
     area = Polygon([(0, 0), (200, 0), (200, 200), (0, 200)], [[(0, 100), (50, 80), (50, 120)]])
-    path = plan_coverage_path(area, 40.0, angle_deg=0.0)
+    path = plan_coverage_path(area, 40.0, angle_deg=0.0, avoid_holes=True)
     assert independent_coverage_pct(area, path.sweeps, 40.0) >= 99.5
     assert legs_entering(path, Polygon(area.interiors[0])) == 0
 
@@ -349,6 +350,7 @@ def test_random_grids_are_fully_covered_without_entering_holes_or_obstacles(
         clearance_m=clearance,
         turnaround_m=turnaround,
         start_xy=(-400.0, -400.0),
+        avoid_holes=True,
     )
     assert independent_coverage_pct(region, path.sweeps, swath) >= 99.5
     assert legs_entering(path, forbidden_of(area, obstacles, clearance)) == 0
