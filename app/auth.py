@@ -9,6 +9,7 @@ everything, operator flies and manages drones, tester drives simulated vehicles,
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,6 +73,12 @@ SYSTEM = Principal(token_id=0, name="system", role=Role.ADMIN, communities=None)
 """AeroGrid itself (the sample district loader, the CLI run by an operator on the server)."""
 
 TOKEN_PREFIX = "ag_"
+_TOKEN_RE = re.compile(r"ag_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{32}")
+
+
+def is_well_formed(token: str) -> bool:
+    """Whether ``token`` has the shape ``new_token`` gives; anything else is refused without a lookup."""
+    return _TOKEN_RE.fullmatch(token) is not None
 
 
 def new_token() -> tuple[str, str, bytes]:

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     log_json: bool = False
     load_sample_district: bool = False
     links_enabled: bool = True
+    auth_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
+    auth_cache_max_entries: int = Field(default=10_000, ge=1)
+    auth_fail_burst: int = Field(default=100, ge=0)
+    auth_fail_refill_per_s: float = Field(default=1.0, gt=0)
+    auth_fail_max_clients: int = Field(default=100_000, ge=1)
     telemetry_enabled: bool = True
     telemetry_batch_rows: int = Field(default=5000, ge=1, le=100_000)
     telemetry_batch_ms: int = Field(default=200, ge=10, le=10_000)

@@ -77,6 +77,17 @@ class ServiceUnavailable(DomainError):
     http_status = 503
 
 
+class RateLimited(DomainError):
+    """Too many failed attempts from one client; ``Retry-After`` says when to try again."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details}
 
@@ -123,6 +134,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if exc.headers:
             headers = {**(headers or {}), **exc.headers}
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return ErrorResponse(
             error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=headers
         )

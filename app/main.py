@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import drones, flight, geofences, grids, health, missions, telemetry, tokens
+from app.api.deps import AuthGuard
 from app.config import Settings, get_settings
 from app.db.migrate import migrate
 from app.db.pool import open_database
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.auth_guard = AuthGuard.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     for router in (

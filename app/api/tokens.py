@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import CurrentUser, PoolDep, TokenAdmin
+from app.api.deps import AuthGuardDep, CurrentUser, PoolDep, TokenAdmin
 from app.api.grids import CODE_PATTERN
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
@@ -103,9 +103,11 @@ async def get_token(pool: PoolDep, principal: TokenAdmin, token_id: TokenId) -> 
 
 
 @router.delete("/{token_id}", status_code=204, responses=errors(403, 404))
-async def revoke_token(pool: PoolDep, principal: TokenAdmin, token_id: TokenId) -> None:
+async def revoke_token(
+    pool: PoolDep, principal: TokenAdmin, token_id: TokenId, guard: AuthGuardDep
+) -> None:
     async with pool.acquire() as conn:
         row = await service.get(conn, token_id)
         if row is None or not _visible(principal.communities, row["communities"]):
             raise NotFound(f"token {token_id} not found")
-        await service.revoke(conn, token_id)
+        await service.revoke(conn, token_id, guard.cache)  # refused at once in this process

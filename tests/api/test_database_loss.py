@@ -8,6 +8,7 @@ import secrets
 import asyncpg
 import httpx
 
+from app.auth import new_token
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import _with_database, auth
@@ -44,7 +45,8 @@ async def test_database_gone_gives_503_not_500(server_dsn: str) -> None:
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                 assert (await c.get("/readyz")).status_code == 200
                 await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-                r = await c.get("/grids", headers=auth("ag_anything"))
+                # A well-formed token: only it needs the database (a malformed one is refused without it).
+                r = await c.get("/grids", headers=auth(new_token()[0]))
                 assert r.status_code == 503, r.text
                 assert r.json()["code"] == "database_unavailable" and r.headers["Retry-After"] == "2"
                 assert (await c.get("/readyz")).status_code == 503

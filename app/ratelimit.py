@@ -1,0 +1,98 @@
+"""Per-client-address limit on failed authentication: a token bucket per address, bounded in memory.
+
+Every request that presents a bad token (malformed, unknown or revoked) takes one token from its
+address's bucket; the bucket refills at a steady rate up to a burst. While a bucket is empty the
+address gets 429 ``rate_limited`` with ``Retry-After`` before any database work, so a flood of
+garbage tokens from a few addresses cannot crowd real users out of the connection pool. Buckets
+are kept for at most ``max_clients`` addresses, least recently failed first out: memory stays
+bounded whatever the number of attacking addresses. IPv6 clients are keyed by their /64, the
+block one subscriber usually holds, so rotating addresses inside it does not reset the bucket.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated_s: float
+
+
+def client_key(host: str | None) -> str:
+    """The bucket key for a client address: the address itself, an IPv6 address's /64."""
+    if not host:
+        return "unknown"
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+class FailureLimiter:
+    """Token buckets of failed attempts per client key; ``burst`` 0 disables the limit."""
+
+    def __init__(
+        self,
+        *,
+        burst: int,
+        refill_per_s: float,
+        max_clients: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if refill_per_s <= 0 and burst > 0:
+            raise ValueError("refill_per_s must be positive when the limit is enabled")
+        self.burst = burst
+        self.refill_per_s = refill_per_s
+        self.max_clients = max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def _refilled(self, key: str, now_s: float) -> _Bucket | None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return None
+        bucket.tokens = min(self.burst, bucket.tokens + (now_s - bucket.updated_s) * self.refill_per_s)
+        bucket.updated_s = now_s
+        if bucket.tokens >= self.burst:  # full again: the same as no bucket, free the memory
+            del self._buckets[key]
+            return None
+        return bucket
+
+    def retry_after_s(self, key: str) -> int | None:
+        """Whole seconds until this client may try again, or None when it may try now."""
+        if self.burst <= 0:
+            return None
+        bucket = self._refilled(key, self._clock())
+        if bucket is None or bucket.tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - bucket.tokens) / self.refill_per_s))
+
+    def record_failure(self, key: str) -> None:
+        """Take one token from the client's bucket (creating it full, evicting the stalest)."""
+        if self.burst <= 0:
+            return
+        now_s = self._clock()
+        bucket = self._refilled(key, now_s)
+        if bucket is None:
+            bucket = _Bucket(tokens=float(self.burst), updated_s=now_s)
+            self._buckets[key] = bucket
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        bucket.tokens = max(0.0, bucket.tokens - 1.0)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
