@@ -231,10 +231,10 @@ def _polygonal(geometry: BaseGeometry) -> Polygon | MultiPolygon | None:
     if isinstance(geometry, Polygon | MultiPolygon):
         return None if geometry.is_empty else geometry
     parts = [
-        part
-        for part in getattr(geometry, "geoms", ())
-        for part in (part.geoms if isinstance(part, MultiPolygon) else (part,))
-        if isinstance(part, Polygon) and not part.is_empty
+        polygon
+        for member in getattr(geometry, "geoms", ())
+        for polygon in (member.geoms if isinstance(member, MultiPolygon) else (member,))
+        if isinstance(polygon, Polygon) and not polygon.is_empty
     ]
     if not parts:
         return None

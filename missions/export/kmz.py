@@ -29,6 +29,12 @@ How the ArduCopter mission maps to WPML:
   DO_SET_ROI_NONE (or an all-zero ROI): the waypoints whose leaving leg flies under an ROI get the
   heading mode ``towardPOI`` with the ROI as ``waypointPoiPoint`` (an inspection orbit faces its
   site), the others ``followWayline``.
+* The loudspeaker: AeroGrid switches it with DO_SET_RELAY, and DJI WPML has no relay, servo or
+  speaker action. Relay (and DO_SPRAYER) switches are therefore kept as annotations that DJI
+  Pilot 2 ignores, so the flight never depends on them: an XML comment in the waypoint's
+  Placemark for the operator, and an entry in ``wpmz/res/aerogrid_actions.json`` (waypoint index,
+  MAVLink seq, what to switch) for a PSDK/MSDK payload app that drives a DJI speaker. Other
+  commands with no WPML equivalent are listed there too, as ``unmapped``.
 
 Heights: ``height`` / ``executeHeight`` are relative to take-off. ``ellipsoidHeight`` is what the
 spec defines, the WGS-84 ellipsoid height: take-off altitude above mean sea level (``home_alt_amsl_m``,
@@ -36,12 +42,6 @@ default the plan's home item) + height + the EGM96 geoid undulation at take-off
 (``geoid_undulation_m``, default PROJ's EGM96 grid when it is installed, else 0 m, which is then
 stated in a comment of ``template.kml``). DJI flies ``relativeToStartPoint`` routes by ``height``;
 ``ellipsoidHeight`` is what DJI Pilot 2 / FlightHub 2 show and convert with.
-* The loudspeaker: AeroGrid switches it with DO_SET_RELAY, and DJI WPML has no relay, servo or
-  speaker action. Relay (and DO_SPRAYER) switches are therefore kept as annotations that DJI
-  Pilot 2 ignores, so the flight never depends on them: an XML comment in the waypoint's
-  Placemark for the operator, and an entry in ``wpmz/res/aerogrid_actions.json`` (waypoint index,
-  MAVLink seq, what to switch) for a PSDK/MSDK payload app that drives a DJI speaker. Other
-  commands with no WPML equivalent are listed there too, as ``unmapped``.
 """
 
 from __future__ import annotations
