@@ -41,6 +41,7 @@ ARDUCOPTER_MAX_ITEMS = 700
 
 ITEMS_PER_LANE = 2  # a lane's start and end waypoints (camera or sprayer toggles come on top)
 ITEMS_PER_PLAN = 4  # home, take-off, speed, return or land
+LANE_SHARE = 0.9  # end steps and clipped lane ends can save a lane or two of width / swath
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,7 @@ def estimate_work(kind: str, grids: Sequence[BaseGeometry], options: Mapping[str
         speaker: Speaker = options.get("speaker") or Speaker()
         radius_m = audible_radius_m(speaker, profile.alt_m)
         hover = math.ceil(lower_bound_points(_local_area_m2(grids), radius_m))
-        return WorkEstimate(0, hover, vertices, 2 * hover + ITEMS_PER_PLAN, "speaker")
+        return WorkEstimate(0, hover, vertices, hover + ITEMS_PER_PLAN, "speaker")
     if kind == "spray":
         targets: Sequence[SprayTarget] = options["targets"]
         sprayer: Sprayer = options["sprayer"]
@@ -129,7 +130,7 @@ def estimate_work(kind: str, grids: Sequence[BaseGeometry], options: Mapping[str
     if kind == "checkpoint":
         points: Sequence[Checkpoint] = options["points"]
         n = len(points)
-        return WorkEstimate(0, n, vertices + n, 2 * n + ITEMS_PER_PLAN, "points")
+        return WorkEstimate(0, n, vertices + n, n + ITEMS_PER_PLAN, "points")
     raise ValueError(f"unknown plan kind {kind!r}")
 
 
@@ -197,16 +198,16 @@ def _swath_m(options: Mapping[str, Any], profile: FlightProfile) -> float:
 
 
 def _lanes(areas: Sequence[BaseGeometry], swath_m: float, angle_deg: float | None) -> int:
-    """Lanes across each polygon at ``swath_m``: its narrowest width, or its width across a
-    forced sweep direction, over the swath (a lower bound of what the planner lays out)."""
+    """Lanes across each polygon at ``swath_m``: ``LANE_SHARE`` of its narrowest width (or its
+    width across a forced sweep direction) over the swath, at most what the planner lays out."""
     if not math.isfinite(swath_m) or swath_m <= 0.0:
         raise ValueError(f"swath_m must be finite and > 0, got {swath_m!r}")
     frame = LocalFrame.for_geometry(shapely.union_all(list(areas)))
     total = 0
     for area in areas:
         for part in shapely.get_parts(frame.to_local(area)):
-            total += math.ceil(_width_m(part, angle_deg) / swath_m)
-    return total
+            total += math.floor(LANE_SHARE * _width_m(part, angle_deg) / swath_m)
+    return max(1, total)
 
 
 def _width_m(poly: BaseGeometry, angle_deg: float | None) -> float:
