@@ -68,7 +68,7 @@ class BootClock:
         window_s = self._last_sample_s - start[0]
         if window_s < RATE_WINDOW_S:
             return 1.0
-        return max(1.0, (self.time_boot_ms - start[1]) / 1000.0 / window_s)
+        return max(0.0, (self.time_boot_ms - start[1]) / 1000.0 / window_s)
 
     def observe(self, time_boot_ms: int, now_s: float) -> BootChange | None:
         """Fold in one sample received at monotonic ``now_s``; a BootChange when a new boot began."""

@@ -143,6 +143,14 @@ def test_a_simulators_clock_rate_is_learned_so_its_gaps_are_judged_at_its_speed_
     assert v.tracker.boot_id == 2
 
 
+def test_a_simulator_slower_than_real_time_is_not_taken_for_rebooted_after_a_gap() -> None:
+    v = FakeVehicle()
+    last_ms, at_s = v.steady(10_000, T0_S, 8, rate=0.5)
+    v.heartbeat(at_s + 10)
+    v.position(last_ms + 5_000, at_s + 10)
+    assert v.tracker.boot_id == 1 and v.tracker.snapshot().boot_confirmed
+
+
 def test_uint32_wrap_of_time_since_boot_is_not_a_reboot() -> None:
     v = FakeVehicle()
     v.position((1 << 32) - 500, T0_S)
