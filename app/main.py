@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import drones, flight, geofences, grids, health, missions, telemetry, tokens
+from app.api import alerts, drones, flight, geofences, grids, health, missions, telemetry, tokens
 from app.api.deps import AuthGuard
 from app.config import Settings, get_settings
 from app.db.migrate import migrate
@@ -21,6 +21,8 @@ from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.link.manager import LinkManager
 from app.services import planning
+from app.services.alert_detection import DetectorRunner, detector_settings
+from app.services.alerts import AlertService
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
 from app.services.sample import load_sample_district
@@ -43,14 +45,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await load_sample_district(db.pool)
             app.state.db = db
             app.state.plan_pool = await planning.open_pool(settings)
+            app.state.alerts = AlertService(db.pool)
             if settings.links_enabled:
                 app.state.flights = FlightService(db.pool, LinkManager())
                 if settings.telemetry_enabled:
                     app.state.telemetry = await start_ingest(settings, db.pool, app.state.flights.manager)
                 await app.state.flights.link_all()
                 app.state.flights.start()
+                if settings.alerts_enabled:
+                    app.state.alert_detection = DetectorRunner(
+                        app.state.flights.manager,
+                        app.state.alerts,
+                        db.pool,
+                        settings=detector_settings(settings),
+                        tick_s=settings.alert_tick_s,
+                        refresh_s=settings.alert_refresh_s,
+                        clear_hold_s=settings.alert_clear_hold_s,
+                    )
+                    await app.state.alert_detection.start()
             yield
         finally:
+            if getattr(app.state, "alert_detection", None) is not None:
+                await app.state.alert_detection.close()
+                app.state.alert_detection = None
             if getattr(app.state, "telemetry", None) is not None:
                 await app.state.telemetry.close()
                 app.state.telemetry = None
@@ -83,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flight.router,
         telemetry.router,
         telemetry.track_router,
+        alerts.router,
     ):
         app.include_router(router)
     return app

@@ -1,3 +1,28 @@
+TABLE alerts
+  COLUMN id bigint NOT NULL
+  COLUMN drone_id bigint NOT NULL
+  COLUMN type text NOT NULL
+  COLUMN condition_key text NOT NULL DEFAULT ''::text
+  COLUMN severity text NOT NULL
+  COLUMN state text NOT NULL DEFAULT 'open'::text
+  COLUMN message text NOT NULL
+  COLUMN evidence jsonb NOT NULL DEFAULT '{}'::jsonb
+  COLUMN clear_evidence jsonb NULL
+  COLUMN grid_code text NULL
+  COLUMN community_code text NULL
+  COLUMN upload_id bigint NULL
+  COLUMN mission_id bigint NULL
+  COLUMN sortie integer NULL
+  COLUMN lat_deg double precision NULL
+  COLUMN lon_deg double precision NULL
+  COLUMN alt_rel_m double precision NULL
+  COLUMN opened_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN update_count integer NOT NULL DEFAULT 0
+  COLUMN cleared_at timestamp with time zone NULL
+  COLUMN acked_at timestamp with time zone NULL
+  COLUMN acked_by bigint NULL
+  COLUMN acked_by_name text NULL
 TABLE api_tokens
   COLUMN id bigint NOT NULL
   COLUMN name text NOT NULL
@@ -131,6 +156,20 @@ TABLE zones
   COLUMN max_alt_m double precision NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+CONSTRAINT alerts.alerts_acked_by_fkey FOREIGN KEY (acked_by) REFERENCES api_tokens(id) ON DELETE SET NULL
+CONSTRAINT alerts.alerts_check CHECK ((state = 'cleared'::text) = (cleared_at IS NOT NULL))
+CONSTRAINT alerts.alerts_check1 CHECK (cleared_at IS NULL OR cleared_at >= opened_at)
+CONSTRAINT alerts.alerts_check2 CHECK ((acked_at IS NULL) = (acked_by_name IS NULL))
+CONSTRAINT alerts.alerts_condition_key_check CHECK (length(condition_key) <= 200)
+CONSTRAINT alerts.alerts_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE CASCADE
+CONSTRAINT alerts.alerts_lat_deg_check CHECK (lat_deg >= '-90'::integer::double precision AND lat_deg <= 90::double precision)
+CONSTRAINT alerts.alerts_lon_deg_check CHECK (lon_deg >= '-180'::integer::double precision AND lon_deg <= 180::double precision)
+CONSTRAINT alerts.alerts_message_check CHECK (length(message) >= 1 AND length(message) <= 500)
+CONSTRAINT alerts.alerts_pkey PRIMARY KEY (id)
+CONSTRAINT alerts.alerts_severity_check CHECK (severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))
+CONSTRAINT alerts.alerts_state_check CHECK (state = ANY (ARRAY['open'::text, 'cleared'::text]))
+CONSTRAINT alerts.alerts_type_check CHECK (type = ANY (ARRAY['geofence_breach'::text, 'battery_low'::text, 'battery_return_home'::text, 'link_lost'::text, 'gps_degraded'::text, 'ekf_unhealthy'::text, 'route_deviation'::text, 'unexpected_mode'::text, 'autopilot_message'::text, 'mission_stalled'::text, 'quiet_zone_broadcast'::text, 'no_photo_zone_photo'::text]))
+CONSTRAINT alerts.alerts_update_count_check CHECK (update_count >= 0)
 CONSTRAINT api_tokens.api_tokens_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
 CONSTRAINT api_tokens.api_tokens_name_check CHECK (length(name) >= 1 AND length(name) <= 100)
 CONSTRAINT api_tokens.api_tokens_pkey PRIMARY KEY (id)
@@ -193,6 +232,12 @@ CONSTRAINT zones.zones_kind_check CHECK (kind = ANY (ARRAY['inclusion'::text, 'e
 CONSTRAINT zones.zones_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
 CONSTRAINT zones.zones_pkey PRIMARY KEY (code)
 CONSTRAINT zones.zones_radius_m_check CHECK (radius_m > 0::double precision)
+INDEX alerts.alerts_community_idx CREATE INDEX alerts_community_idx ON alerts USING btree (community_code, opened_at DESC)
+INDEX alerts.alerts_drone_idx CREATE INDEX alerts_drone_idx ON alerts USING btree (drone_id, opened_at DESC)
+INDEX alerts.alerts_grid_idx CREATE INDEX alerts_grid_idx ON alerts USING btree (grid_code, opened_at DESC)
+INDEX alerts.alerts_one_open_per_condition CREATE UNIQUE INDEX alerts_one_open_per_condition ON alerts USING btree (drone_id, type, condition_key) WHERE (state = 'open'::text)
+INDEX alerts.alerts_opened_idx CREATE INDEX alerts_opened_idx ON alerts USING btree (opened_at DESC)
+INDEX alerts.alerts_pkey CREATE UNIQUE INDEX alerts_pkey ON alerts USING btree (id)
 INDEX api_tokens.api_tokens_pkey CREATE UNIQUE INDEX api_tokens_pkey ON api_tokens USING btree (id)
 INDEX api_tokens.api_tokens_token_hash_key CREATE UNIQUE INDEX api_tokens_token_hash_key ON api_tokens USING btree (token_hash)
 INDEX communities.communities_pkey CREATE UNIQUE INDEX communities_pkey ON communities USING btree (code)

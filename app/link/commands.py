@@ -15,7 +15,9 @@ import contextlib
 import logging
 import math
 import struct
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from app.link.codec import MavMessage, message_id, mode_mapping
@@ -48,6 +50,18 @@ _REJECTION_TEXT_GRACE_S: Final = 0.3
 _HEARTBEAT_MSG_ID: Final = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CommandedMode:
+    """The last flight mode AeroGrid asked a vehicle for, and when (monotonic seconds).
+
+    The alert detectors read it to tell an RTL or LAND the operator (or a flight) commanded from
+    one the vehicle took by itself: a failsafe.
+    """
+
+    mode: str
+    at_monotonic_s: float
+
+
 def _float32(value: float) -> float:
     return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
@@ -59,6 +73,7 @@ class Commander:
         self._ch = channel
         self._command_locks: dict[int, asyncio.Lock] = {}
         self._param_lock = asyncio.Lock()
+        self.commanded_mode: CommandedMode | None = None
 
     # --- COMMAND_LONG ---------------------------------------------------------------------
 
@@ -185,6 +200,8 @@ class Commander:
     async def set_mode(self, mode: str) -> None:
         """Switch flight mode by name (MAV_CMD_DO_SET_MODE) and wait for a HEARTBEAT showing it."""
         number = self.mode_number(mode)
+        # Recorded before sending: the vehicle's HEARTBEAT in the new mode may arrive before the ACK.
+        self.commanded_mode = CommandedMode(mode.upper(), time.monotonic())
         await self.command_long(
             MavCommand.DO_SET_MODE, param1=float(MavModeFlag.CUSTOM_MODE_ENABLED), param2=float(number)
         )

@@ -48,6 +48,10 @@ REQUIRED: dict[tuple[str, str], Permission | tuple[Permission, ...] | None] = {
     ("POST", "/drones/{drone_id}/upload"): FLIGHT,
     ("POST", "/drones/{drone_id}/commands/{action}"): FLIGHT,
     ("POST", "/drones/{drone_id}/flight"): FLIGHT,
+    ("GET", "/alerts"): Permission.READ,
+    ("GET", "/alerts/counts"): Permission.READ,
+    ("GET", "/alerts/{alert_id}"): Permission.READ,
+    ("POST", "/alerts/{alert_id}/ack"): FLIGHT,
 }
 
 

@@ -1,0 +1,133 @@
+"""Alerts raised by the telemetry detectors: list, one, acknowledge, counts per grid or community.
+
+A community-scoped token sees (and acknowledges) only alerts attributed to its communities; an
+alert outside every grid carries the drone's community, and one with no community at all is
+visible to district-wide tokens only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+
+from app.api.deps import FlightPlanner, Reader
+from app.api.grids import CODE_PATTERN
+from app.api.guard import CheckedRoute
+from app.api.responses import TOKEN_ROUTES, errors
+from app.db.repos.alerts import AlertFilter
+from app.errors import ValidationFailed
+from app.services.alerts import AlertService
+from app.telemetry.detectors.base import AlertType, Severity
+
+router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
+
+AlertId = Annotated[int, Path(ge=1, le=2**62)]
+MAX_LIMIT = 1000
+
+
+def _service(request: Request) -> AlertService:
+    service: AlertService = request.app.state.alerts
+    return service
+
+
+def _filter(
+    grid: str | None,
+    community: str | None,
+    drone_id: int | None,
+    types: list[AlertType] | None,
+    severities: list[Severity] | None,
+    state: Literal["open", "cleared"] | None,
+    acked: bool | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> AlertFilter:
+    for name, value in (("from", since), ("to", until)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationFailed(
+                f"{name}: needs a time zone (e.g. 2026-05-01T08:00:00Z)",
+                details=[{"field": name, "problem": "timestamp without time zone"}],
+            )
+    if since is not None and until is not None and since > until:
+        raise ValidationFailed(
+            "from: must not be after to",
+            details=[{"field": "from", "problem": f"{since.isoformat()} is after to {until.isoformat()}"}],
+        )
+    return AlertFilter(
+        grid_code=grid,
+        community_code=community,
+        drone_id=drone_id,
+        types=[t.value for t in types] if types else None,
+        severities=[s.value for s in severities] if severities else None,
+        state=state,
+        acked=acked,
+        since=since,
+        until=until,
+    )
+
+
+Grid = Annotated[str | None, Query(pattern=CODE_PATTERN, description="Grid code")]
+Community = Annotated[str | None, Query(pattern=CODE_PATTERN, description="Community code")]
+DroneFilter = Annotated[int | None, Query(ge=1, le=2**62)]
+Types = Annotated[list[AlertType] | None, Query(alias="type", description="Repeat for several types")]
+Severities = Annotated[list[Severity] | None, Query(alias="severity", description="Repeat for several")]
+State = Annotated[Literal["open", "cleared"] | None, Query()]
+Acked = Annotated[bool | None, Query(description="true: acknowledged only; false: not yet")]
+Since = Annotated[
+    datetime | None, Query(alias="from", description="Opened at or after (ISO 8601, with zone)")
+]
+Until = Annotated[datetime | None, Query(alias="to", description="Opened before (ISO 8601, with zone)")]
+
+
+@router.get("", responses=errors(403))
+async def list_alerts(
+    request: Request,
+    principal: Reader,
+    grid: Grid = None,
+    community: Community = None,
+    drone_id: DroneFilter = None,
+    types: Types = None,
+    severities: Severities = None,
+    state: State = None,
+    acked: Acked = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62, description="Page on: ids below this")] = None,
+) -> list[dict[str, Any]]:
+    """Alerts newest first, filtered; page with ``before_id`` = the last id of the previous page."""
+    f = _filter(grid, community, drone_id, types, severities, state, acked, since, until)
+    return await _service(request).search(f, limit=limit, before_id=before_id, principal=principal)
+
+
+@router.get("/counts", responses=errors(403))
+async def alert_counts(
+    request: Request,
+    principal: Reader,
+    by: Annotated[Literal["grid", "community"], Query()] = "grid",
+    grid: Grid = None,
+    community: Community = None,
+    drone_id: DroneFilter = None,
+    types: Types = None,
+    severities: Severities = None,
+    state: State = None,
+    acked: Acked = None,
+    since: Since = None,
+    until: Until = None,
+) -> dict[str, Any]:
+    """Per grid (or community): total, open, open and unacknowledged, open by severity."""
+    f = _filter(grid, community, drone_id, types, severities, state, acked, since, until)
+    rows = await _service(request).counts(f, by=by, principal=principal)
+    return {"by": by, "counts": rows}
+
+
+@router.get("/{alert_id}", responses=errors(403, 404))
+async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
+    return await _service(request).get(alert_id, principal)
+
+
+@router.post("/{alert_id}/ack", responses=errors(403, 404))
+async def ack_alert(request: Request, principal: FlightPlanner, alert_id: AlertId) -> dict[str, Any]:
+    """Acknowledge (operators and testers): records who and when; a second ack changes nothing."""
+    return await _service(request).ack(alert_id, principal)
