@@ -96,10 +96,9 @@ async def import_grids(
     outside = sorted({f.community_code for f in features if not principal.sees_community(f.community_code)})
     if outside:
         raise Forbidden(f"token is not scoped to communities {', '.join(outside)}")
+    _check_consistent(features)
     streets = sorted({(f.street_code, f.street_name) for f in features})
     communities = sorted({(f.community_code, f.community_name, f.street_code) for f in features})
-    _check_consistent(streets, "street")
-    _check_consistent([(c, n) for c, n, _ in communities], "community")
     rows = await asyncio.to_thread(lambda: [_grid_row(f) for f in features])
     async with pool.acquire() as conn, conn.transaction():
         stored = {
@@ -112,6 +111,8 @@ async def import_grids(
             # A scoped token must not take over (or overwrite) another community's grid by reusing its code.
             raise Forbidden(f"grids {', '.join(foreign)} belong to communities outside this token's scope")
         existing = set(stored)
+        if principal.communities is not None:
+            await _check_shared_records(conn, principal.communities, streets, communities)
         await repo.upsert_streets(conn, streets)
         await repo.upsert_communities(conn, communities)
         await repo.upsert_grids(conn, rows)
@@ -129,16 +130,82 @@ async def import_grids(
     )
 
 
-def _check_consistent(pairs: Sequence[tuple[str, str]], what: str) -> None:
-    """One code must carry one name within a document; two names for one code is an error."""
-    names: dict[str, str] = {}
-    for code, name in pairs:
-        if code in names and names[code] != name:
-            raise ValidationFailed(
-                f"{what} code {code} has two names in this document: {names[code]!r} and {name!r}",
-                details=[{"field": f"{what}_name", "code": code, "problem": "conflicting names"}],
-            )
-        names[code] = name
+def _check_consistent(features: Sequence[GridFeature]) -> None:
+    """Within one document a code means one thing: a street one name, a community one name and one
+    street. A community under two streets would otherwise silently move to whichever came last."""
+    details: list[dict[str, Any]] = []
+    first_of_street: dict[str, GridFeature] = {}
+    first_of_community: dict[str, GridFeature] = {}
+    for f in features:
+        street = first_of_street.setdefault(f.street_code, f)
+        community = first_of_community.setdefault(f.community_code, f)
+        clashes = [
+            ("street_name", street, f"street {f.street_code} is named", street.street_name, f.street_name),
+            (
+                "community_name",
+                community,
+                f"community {f.community_code} is named",
+                community.community_name,
+                f.community_name,
+            ),
+            (
+                "street_code",
+                community,
+                f"community {f.community_code} is under street",
+                community.street_code,
+                f.street_code,
+            ),
+        ]
+        for field, first, what, before, now in clashes:
+            if before != now:
+                details.append(
+                    {
+                        "index": f.index,
+                        "code": f.code,
+                        "field": field,
+                        "problem": f"{what} {before!r} in feature {first.index} (grid {first.code}) "
+                        f"but {now!r} in feature {f.index} (grid {f.code})",
+                        "conflicts_with": {"index": first.index, "code": first.code},
+                    }
+                )
+    if details:
+        first_problem = details[0]
+        more = f" (and {len(details) - 1} more problems)" if len(details) > 1 else ""
+        raise ValidationFailed(
+            f"feature {first_problem['index']} (code {first_problem['code']}): {first_problem['field']}: "
+            f"{first_problem['problem']}{more}",
+            details=details,
+        )
+
+
+async def _check_shared_records(
+    conn: Conn,
+    scope: frozenset[str],
+    streets: Sequence[tuple[str, str]],
+    communities: Sequence[tuple[str, str, str]],
+) -> None:
+    """A community-scoped token changes nothing outside its communities: it may not rename a street
+    that also holds other communities, nor move one of its communities to another street (which
+    changes both streets' membership). 403 naming the field; nothing of the others is named."""
+    renamed = {r["code"] for r in await repo.streets_named_otherwise(conn, streets)}
+    shared = {r["street_code"] for r in await repo.streets_with_others(conn, sorted(renamed), sorted(scope))}
+    if shared:
+        code = min(shared)
+        raise Forbidden(
+            f"street_name: street {code} also holds communities outside this token's scope; "
+            "its name is read-only to this token",
+            details=[
+                {"field": "street_name", "code": code, "problem": "street shared with other communities"}
+            ],
+        )
+    moved = await repo.communities_moved(conn, [(c, s) for c, _, s in communities])
+    if moved:
+        r = moved[0]
+        raise Forbidden(
+            f"street_code: community {r['code']} is under street {r['street_code']}; "
+            "moving it to another street needs a token without a community scope",
+            details=[{"field": "street_code", "code": r["code"], "problem": "moves the community"}],
+        )
 
 
 def grid_feature_json(r: asyncpg.Record) -> dict[str, Any]:

@@ -24,6 +24,42 @@ async def upsert_streets(conn: Conn, rows: Sequence[tuple[str, str]]) -> None:
     )
 
 
+async def streets_named_otherwise(conn: Conn, streets: Sequence[tuple[str, str]]) -> list[asyncpg.Record]:
+    """Stored streets among (code, name) pairs whose stored name differs."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT s.code FROM streets s JOIN unnest($1::text[], $2::text[]) AS d(code, name) ON d.code = s.code
+           WHERE s.name IS DISTINCT FROM d.name ORDER BY s.code""",
+        [c for c, _ in streets],
+        [n for _, n in streets],
+    )
+    return rows
+
+
+async def streets_with_others(
+    conn: Conn, street_codes: Sequence[str], scope: Sequence[str]
+) -> list[asyncpg.Record]:
+    """Which of these streets hold a community outside ``scope``."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT DISTINCT street_code FROM communities
+           WHERE street_code = ANY($1::text[]) AND NOT code = ANY($2::text[]) ORDER BY street_code""",
+        list(street_codes),
+        list(scope),
+    )
+    return rows
+
+
+async def communities_moved(conn: Conn, pairs: Sequence[tuple[str, str]]) -> list[asyncpg.Record]:
+    """Stored communities among (code, street_code) pairs that are under another street now."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT c.code, c.street_code FROM communities c
+           JOIN unnest($1::text[], $2::text[]) AS d(code, street_code) ON d.code = c.code
+           WHERE c.street_code <> d.street_code ORDER BY c.code""",
+        [c for c, _ in pairs],
+        [s for _, s in pairs],
+    )
+    return rows
+
+
 async def upsert_communities(conn: Conn, rows: Sequence[tuple[str, str, str]]) -> None:
     await conn.executemany(
         """INSERT INTO communities (code, name, street_code) VALUES ($1, $2, $3)
