@@ -213,6 +213,7 @@ class Autopilot(MissionExecution):
         self.wind.speed_mps = self.params["SIM_WIND_SPD"]
         self.wind.from_deg = self.params["SIM_WIND_DIR"]
         command = self._motion_command(dt_s)
+        self.airframe.drift_ne_mps = self.faults.drift_ne_mps() if self.flying else (0.0, 0.0)
         start_n, start_e = self.airframe.north_m, self.airframe.east_m
         self.airframe.step(command, dt_s)
         self._after_motion(

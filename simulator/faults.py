@@ -1,8 +1,8 @@
 """Scriptable faults for one simulated vehicle.
 
 Link faults (link loss windows, packet loss) run on wall time, because the ground station that
-notices them runs on wall time whatever the simulation speed-up. Vehicle faults (GPS loss) run
-on simulated time, like the flight they disturb. Random drops use RNGs seeded from the vehicle
+notices them runs on wall time whatever the simulation speed-up. Vehicle faults (GPS loss, drift)
+run on simulated time, like the flight they disturb. Random drops use RNGs seeded from the vehicle
 seed, so a scenario loses the same packets every run given the same traffic.
 """
 
@@ -39,6 +39,7 @@ class Faults:
         self.packet_loss_out_pct = 0.0
         self._link_windows: list[Window] = []
         self._gps_windows: list[Window] = []
+        self._drifts: list[tuple[Window, float, float]] = []
         self._pending_sag_pct = 0.0
         self._motor_failure_pending = False
         self.dropped_in = 0
@@ -92,6 +93,27 @@ class Faults:
         now = self._sim_clock()
         self._gps_windows = [w for w in self._gps_windows if w.end_s > now]
         return any(w.contains(now) for w in self._gps_windows)
+
+    def drift(self, speed_mps: float, toward_deg: float, duration_s: float, start_s: float = 0.0) -> None:
+        """Push the vehicle at ``speed_mps`` toward ``toward_deg`` (0 north, 90 east) from ``start_s``
+        simulated seconds from now, for ``duration_s``: a gust front or a faulty compass that the
+        position controller does not notice, so the vehicle drifts off its track."""
+        if speed_mps < 0 or duration_s < 0:
+            raise ValueError("drift speed and duration must not be negative")
+        begin = self._sim_clock() + start_s
+        rad = math.radians(toward_deg)
+        self._drifts.append(
+            (Window(begin, begin + duration_s), speed_mps * math.cos(rad), speed_mps * math.sin(rad))
+        )
+
+    def drift_ne_mps(self) -> tuple[float, float]:
+        """The uncorrected push (north, east) in m/s at this simulated instant."""
+        if not self._drifts:
+            return 0.0, 0.0
+        now = self._sim_clock()
+        self._drifts = [d for d in self._drifts if d[0].end_s > now]
+        active = [(n, e) for window, n, e in self._drifts if window.contains(now)]
+        return sum(n for n, _ in active), sum(e for _, e in active)
 
     def battery_sag(self, pct: float) -> None:
         """Remove ``pct`` percent of the pack's capacity at once (a damaged or cold cell)."""

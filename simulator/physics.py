@@ -141,6 +141,7 @@ class Airframe:
         self.yaw_deg = 0.0
         self.yaw_rate_dps = 0.0
         self.wind = wind
+        self.drift_ne_mps = (0.0, 0.0)  # an uncorrected push (faults.drift): moves the vehicle off track
 
     @property
     def on_ground(self) -> bool:
@@ -219,8 +220,9 @@ class Airframe:
         # Gusts the controller has not cancelled yet push the vehicle off its track a little; they
         # are not part of the controller's own velocity, so they do not accumulate.
         residual = 1.0 - self.GUST_REJECTION
-        self.vel_n_mps = self._ctrl_n_mps + (wind_n - steady_n) * residual
-        self.vel_e_mps = self._ctrl_e_mps + (wind_e - steady_e) * residual
+        drift_n, drift_e = self.drift_ne_mps
+        self.vel_n_mps = self._ctrl_n_mps + (wind_n - steady_n) * residual + drift_n
+        self.vel_e_mps = self._ctrl_e_mps + (wind_e - steady_e) * residual + drift_e
         self.north_m += self.vel_n_mps * dt_s
         self.east_m += self.vel_e_mps * dt_s
 
