@@ -359,7 +359,7 @@ class FlightService:
             self.online_vehicle(drone_id),
             timeouts=self.timeouts,
             on_phase=self._phase_setter(run),
-            mission_items=len(items),
+            mission=items,
         )
         run.task = asyncio.create_task(self._fly(run, flight, takeoff_alt_m), name=f"flight-drone-{drone_id}")
         self._flights[drone_id] = run

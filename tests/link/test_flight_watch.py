@@ -34,13 +34,30 @@ async def test_flight_refuses_to_arm_when_the_mission_on_board_has_another_item_
     vehicle = await link_vehicle(manager, sim)
     await vehicle.upload_mission(survey_mission(12, alt_m=ALT_M))
     phases: list[str] = []
-    flight = ArduCopterFlight(vehicle, timeouts=TIMEOUTS, on_phase=phases.append, mission_items=15)
+    flight = ArduCopterFlight(
+        vehicle, timeouts=TIMEOUTS, on_phase=phases.append, mission=survey_mission(15, alt_m=ALT_M)
+    )
     with pytest.raises(
         MissionMismatch, match="the vehicle reports 11 mission items, the uploaded mission has 14"
     ):
         await flight.fly(ALT_M)
     assert "arm" not in phases and not sim.armed
     assert flight.report().completed is False
+
+
+async def test_flight_refuses_to_arm_when_the_mission_on_board_has_the_same_count_but_other_items(
+    sim: SimVehicle, manager: LinkManager
+) -> None:
+    vehicle = await link_vehicle(manager, sim)
+    await vehicle.upload_mission(survey_mission(12, alt_m=ALT_M))
+    phases: list[str] = []
+    uploaded_for_flight = survey_mission(12, alt_m=ALT_M, spacing_deg=0.0003)
+    flight = ArduCopterFlight(vehicle, timeouts=TIMEOUTS, on_phase=phases.append, mission=uploaded_for_flight)
+    with pytest.raises(
+        MissionMismatch, match="the mission on board differs from the uploaded one: seq 3: x,y"
+    ):
+        await flight.fly(ALT_M)
+    assert "arm" not in phases and not sim.armed
 
 
 async def test_mission_replaced_in_flight_fails_the_flight_instead_of_completing_the_other_one(
@@ -50,7 +67,7 @@ async def test_mission_replaced_in_flight_fails_the_flight_instead_of_completing
     mission = survey_mission(12, alt_m=ALT_M)
     await vehicle.upload_mission(mission)
     phases: list[str] = []
-    flight = ArduCopterFlight(vehicle, timeouts=TIMEOUTS, on_phase=phases.append, mission_items=len(mission))
+    flight = ArduCopterFlight(vehicle, timeouts=TIMEOUTS, on_phase=phases.append, mission=mission)
     await flight.preflight()
     await flight.take_off(ALT_M)
     # Another ground station (here: the same link) stores a shorter plan while the copter flies.

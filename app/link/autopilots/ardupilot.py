@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from app.link.autopilots.flight_watch import FlightWatch
 from app.link.constants import MissionState
-from app.link.errors import FlightAborted, LinkError, LinkTimeout, VehicleNotReady
+from app.link.errors import FlightAborted, LinkError, LinkTimeout, MissionMismatch, VehicleNotReady
 from app.link.manager import VehicleLink
+from app.link.mission_protocol import item_differences
 from app.link.vehicle import VehicleTracker
+from missions.items import MissionItem, MissionType
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,9 @@ class _Progress:
 class ArduCopterFlight:
     """Flies the mission already stored on one ArduCopter (upload it first with VehicleLink).
 
-    ``mission_items`` is the length of the uploaded mission including home at seq 0; without it the
-    item count the vehicle reports when the flight starts is taken as the mission's.
+    ``mission`` is the mission uploaded for this flight (home at seq 0): before arming the vehicle's
+    copy is downloaded and compared with it, and its item count is watched throughout. Without it
+    the item count the vehicle reports when the flight starts is taken as the mission's.
     """
 
     def __init__(
@@ -90,7 +93,7 @@ class ArduCopterFlight:
         *,
         timeouts: FlightTimeouts | None = None,
         on_phase: PhaseCallback | None = None,
-        mission_items: int | None = None,
+        mission: Sequence[MissionItem] | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.timeouts = timeouts or FlightTimeouts()
@@ -99,10 +102,11 @@ class ArduCopterFlight:
         self._phases: list[tuple[str, float]] = []
         self.warnings: list[str] = []
         self.completed = False
+        self.mission = None if mission is None else list(mission)
         self.watch = FlightWatch(
             vehicle,
             link_lost_s=self.timeouts.link_lost_s,
-            expected_total=None if mission_items is None else mission_items - 1,
+            expected_total=None if mission is None else len(mission) - 1,
             phase=lambda: self._phases[-1][0] if self._phases else "starting",
             set_phase=self._phase,
         )
@@ -174,8 +178,9 @@ class ArduCopterFlight:
         self.watch.check()
 
     async def check_mission(self) -> None:
-        """Before arming, compare the vehicle's mission item count with the uploaded mission's
-        (MissionMismatch); without an uploaded count, take the vehicle's as the mission's."""
+        """Before arming, compare the vehicle's mission with the uploaded one: the item count its
+        MISSION_CURRENT reports, then the items themselves (MissionMismatch). Without an uploaded
+        mission, take the vehicle's count as the mission's."""
         start = self.watch.reports_at_start
         try:
             await self.watch.wait(
@@ -189,6 +194,23 @@ class ArduCopterFlight:
         if self.watch.expected_total is None:
             self.watch.expected_total = self.vehicle.tracker.mission_total
         self.watch.check()
+        if self.mission is not None:
+            await self._compare_stored_mission(self.mission)
+
+    async def _compare_stored_mission(self, mission: list[MissionItem]) -> None:
+        """Download the stored mission: another ground station may have replaced it since the upload
+        with one of the same length (pymavlink's MISSION_CURRENT has no mission checksum to tell)."""
+        try:
+            stored = await self.vehicle.download_mission()
+        except LinkError as exc:
+            self._warn(f"could not download the mission to compare it before take-off: {exc.message}")
+            return
+        differences = item_differences(mission, stored, MissionType.MISSION)
+        if differences:
+            raise MissionMismatch(
+                f"the mission on board differs from the uploaded one: {'; '.join(differences[:3])}",
+                drone_id=self.vehicle.drone_id,
+            )
 
     # --- flight ---------------------------------------------------------------------------
 
