@@ -220,8 +220,7 @@ class TelemetryIngest:
             await self._probe()
         if self.db_up:
             try:
-                if now_s >= self._next_refresh_s:
-                    await self._refresh()
+                await self._refresh(contexts=now_s >= self._next_refresh_s)
                 if now_s >= self._next_maintain_s:
                     async with self.pool.acquire() as conn:
                         await self.partitions.maintain(conn)
@@ -350,9 +349,9 @@ class TelemetryIngest:
 
     # --- what the writer reads from the database ------------------------------------------
 
-    async def _refresh(self) -> None:
-        """Reload the grid index when grids changed, and each drone's flight context."""
-        self._next_refresh_s = time.monotonic() + REFRESH_INTERVAL_S
+    async def _refresh(self, *, contexts: bool = True) -> None:
+        """Reload the grid index when grids changed (checked before every flush, so a batch is
+        never attributed with grids older than its flush), and each drone's flight context."""
         async with self.pool.acquire() as conn:
             version = await repo.grids_version(conn)
             if version != self._grids_version:
@@ -360,6 +359,9 @@ class TelemetryIngest:
                 self._grids = GridIndex(grids)
                 self._grids_version = version
                 log.info("telemetry: grid index rebuilt with %d grids", len(grids))
+            if not contexts:
+                return
+            self._next_refresh_s = time.monotonic() + REFRESH_INTERVAL_S
             self._contexts = await repo.flight_contexts(conn)
         for session in self._sessions.values():
             session.context = self._contexts.get(session.drone_id, NO_CONTEXT)

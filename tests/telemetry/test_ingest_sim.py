@@ -105,9 +105,9 @@ async def test_every_position_of_a_flight_is_stored_once_with_its_grid(
         await flyer.tracker.wait_until(lambda t: (t.alt_rel_m or 0) > 8, timeout_s=20, what="climbing")
         await asyncio.sleep(2.0)
     finally:
-        remove()
-        for drone_id in ids:
+        for drone_id in ids:  # unlinked: nothing more reaches ingest or the recorder
             await client.delete(f"/drones/{drone_id}", headers=admin)
+        remove()
     await ingest.flushed()
 
     async with pool.acquire() as conn:
