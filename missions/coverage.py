@@ -70,7 +70,7 @@ from geofences.routing import conservative_buffer
 from missions.coverage_direction import best_layout
 from missions.coverage_geometry import F64, Context, G, polygons_of
 from missions.coverage_order import assemble, order_cells
-from missions.coverage_whole import whole_grid_plan
+from missions.coverage_whole import may_sweep_whole, whole_grid_plan
 
 _GRID_M = 1e-6  # precision grid for the coverage union
 
@@ -190,10 +190,16 @@ def plan_coverage_path(
     order, _ = order_cells(cells, start_s, end_s, ctx)
     points, sweeps_s = assemble(order, area_s, ctx)
     angle_out = layouts[0][0]
-    if not avoid_holes:
-        overflight = Context.build(swath_m, turnaround_m, blocked, _union(blocked_all))
-        whole = whole_grid_plan(free, components, layouts, area_s, overflight, angle_deg, start_s, end_s)
-        if whole is not None and _flown_m(whole[1], start_s, end_s) < _flown_m(points, start_s, end_s) - 1e-6:
+    if not avoid_holes and any(may_sweep_whole(p) for p in polygons_of(free)):
+        # Only obstacles are forbidden now; without holes that is the decomposition's context.
+        overflight = (
+            ctx if holes.is_empty else Context.build(swath_m, turnaround_m, blocked, _union(blocked_all))
+        )
+        cells_m = _flown_m(points, start_s, end_s)
+        whole = whole_grid_plan(
+            free, components, layouts, area_s, overflight, angle_deg, start_s, end_s, cells_m
+        )
+        if whole is not None and _flown_m(whole[1], start_s, end_s) < cells_m - 1e-6:
             angle_out, points, sweeps_s = whole
 
     waypoints = tuple((float(x), float(y)) for x, y in points + origin)

@@ -2,7 +2,7 @@
 
 On a concave grid or one with holes, cells pay for their extra turns and the jumps between them;
 one set of lanes across the whole grid, flown in one direction and crossing the gaps and holes
-in transit with the camera off, is often shorter (12-21 % on the issue's shapes). A hole is not
+in transit with the camera off, is often shorter (issue 8 measured cells 12-21 % longer). A hole is not
 part of the work area but may be overflown unless the caller says otherwise (``avoid_holes``);
 exclusion zones never are, so a sweep whose lane would cross one is not offered at that angle.
 
@@ -46,12 +46,15 @@ def whole_grid_plan(
     angle_deg: float | None,
     start: F64 | None,
     end: F64 | None,
+    bound_m: float,
 ) -> tuple[float, F64, list[tuple[F64, F64]]] | None:
     """(angle, waypoints, sweeps) flying each part of ``free`` as one whole-grid sweep, or None.
 
     A part whose sweep would cross forbidden space at every angle tried keeps the cells of the
-    decomposition (``components`` with their ``layouts``) that lie in it. None when no part can
-    be swept whole: the plan would be the decomposition's.
+    decomposition (``components`` with their ``layouts``) that lie in it, and so does a convex
+    part without holes (one cell already, the decomposition's lane options only add to it). None
+    when no part is swept whole, or when a single part's sweep is no shorter than ``bound_m`` (the
+    decomposition's flown length): the plan would not change, so its legs are not even built.
     """
     parts = [p for p in polygons_of(free) if p.area > 1e-9 * free.area]
     parts.sort(key=lambda p: (-p.area, p.bounds))
@@ -64,7 +67,10 @@ def whole_grid_plan(
         fallback.setdefault(int(np.argmax(shares)), []).append(k)
     swept_whole = False
     for n, part in enumerate(parts):
-        found = whole_grid_cell(part, ctx, angle_deg, start if single else None, end if single else None)
+        found = None
+        if may_sweep_whole(part):
+            ends = (start, end, bound_m) if single else (None, None, math.inf)
+            found = _whole_grid_cell(part, ctx, angle_deg, *ends)
         if found is not None:
             swept_whole = True
             angles.append(found[0])
@@ -80,14 +86,21 @@ def whole_grid_plan(
     return angles[0], points, sweeps
 
 
-def whole_grid_cell(
+def may_sweep_whole(part: Polygon) -> bool:
+    """Whether a whole-grid sweep could differ from the decomposition: the part has holes or gaps."""
+    return bool(part.interiors) or part.area < (1.0 - 1e-9) * part.convex_hull.area
+
+
+def _whole_grid_cell(
     poly: Polygon,
     ctx: Context,
     angle_deg: float | None,
     start: F64 | None,
     end: F64 | None,
+    bound_m: float,
 ) -> tuple[float, Cell] | None:
-    """(angle, cell) of the shortest legal whole-grid sweep of ``poly``, or None if none is legal.
+    """(angle, cell) of the shortest legal whole-grid sweep of ``poly``, or None if none is legal
+    or none is shorter than ``bound_m``.
 
     ``ctx.forbidden`` must hold only what may not be overflown (buffered obstacles): the holes of
     ``poly`` that are not in it are crossed. ``start``/``end`` (shifted frame) count in the length.
@@ -104,6 +117,8 @@ def whole_grid_cell(
             cost = np.concatenate(
                 [cost, _sweep_lengths(p, q, refine, ctx.swath_m, ctx.turnaround_m, start, end)]
             )
+    if not float(cost.min()) < bound_m - 1e-6:
+        return None
     for theta_deg in angles[np.argsort(cost, kind="stable")[:_LEGAL_TRIES]].tolist():
         cell = _cell_at(poly, theta_deg, ctx)
         if cell is not None:
@@ -129,13 +144,12 @@ def _unique_angles(angles: F64) -> F64:
     return out
 
 
-def lane_extents(p: F64, q: F64, angles_deg: F64, swath_m: float) -> tuple[F64, F64, F64, F64]:
+def _lane_extents(p: F64, q: F64, angles_deg: F64, swath_m: float) -> tuple[F64, F64, F64]:
     """Lanes of the whole-grid sweep at each angle, in the rotated frame (lanes along +x).
 
-    Returns (ys, lo, hi, spacing): lane heights and the x-extent of (swath band ∩ outline) per
-    lane, (angles, lanes) arrays padded with NaN where an angle has fewer lanes, and the lane
-    spacing per angle. The extent of a polygon within a band is reached on an edge clipped to the
-    band, so it is exact.
+    Returns (ys, lo, hi): lane heights and the x-extent of (swath band ∩ outline) per lane,
+    (angles, lanes) arrays padded with NaN where an angle has fewer lanes. The extent of a
+    polygon within a band is reached on an edge clipped to the band, so it is exact.
     """
     th = np.radians(angles_deg)[:, None]
     c, s = np.cos(th), np.sin(th)
@@ -170,7 +184,7 @@ def lane_extents(p: F64, q: F64, angles_deg: F64, swath_m: float) -> tuple[F64, 
     missing = ~np.isfinite(lo) | ~np.isfinite(hi)
     lo[missing] = np.nan
     hi[missing] = np.nan
-    return ys, lo, hi, spacing
+    return ys, lo, hi
 
 
 def _sweep_lengths(
@@ -188,7 +202,7 @@ def _sweep_lengths(
     b->a, lanes alternating. The launch and landing legs (when given) are straight lines to the
     first and from the last turnaround point, as the cell order costs them.
     """
-    ys, lo, hi, _ = lane_extents(p, q, angles_deg, swath_m)
+    ys, lo, hi = _lane_extents(p, q, angles_deg, swath_m)
     live = np.isfinite(lo)
     m = live.sum(axis=1)
     a_end = np.where(live, lo - turnaround_m, 0.0)
@@ -237,7 +251,7 @@ def _cell_at(poly: Polygon, theta_deg: float, ctx: Context) -> Cell | None:
     """The whole-grid sweep at one angle as a ``Cell``, or None if a lane crosses forbidden space."""
     theta = math.radians(theta_deg)
     p, q = _outline_edges(poly)
-    ys, lo, hi, _ = lane_extents(p, q, np.array([theta_deg]), ctx.swath_m)
+    ys, lo, hi = _lane_extents(p, q, np.array([theta_deg]), ctx.swath_m)
     live = np.isfinite(lo[0])
     y, xa, xb = ys[0][live], lo[0][live], hi[0][live]
     if not len(y):
@@ -259,14 +273,15 @@ def _cell_at(poly: Polygon, theta_deg: float, ctx: Context) -> Cell | None:
     for k in range(len(y)):
         mine = bounds[owner == k]
         runs = _merged_runs(mine[:, 0], mine[:, 2], float(xa[k]), float(xb[k]))
-        paths.append(_lane_path(float(y[k]), runs, t))
-    return make_cell(paths, theta, ctx)
+        if runs:
+            paths.append(_lane_path(float(y[k]), runs, t))
+    return make_cell(paths, theta, ctx) if paths else None
 
 
 def _merged_runs(x0: F64, x1: F64, lo: float, hi: float) -> list[tuple[float, float]]:
     """The camera-on stretches of a lane: where its swath touches the grid, gaps merged, in [lo, hi]."""
     if len(x0) == 0:
-        return [(lo, hi)]
+        return []  # the swath only grazes the grid here: nothing to photograph
     order = np.argsort(x0, kind="stable")
     runs: list[list[float]] = []
     for a, b in zip(x0[order].tolist(), x1[order].tolist(), strict=True):

@@ -95,6 +95,7 @@ def spray_work(
             start_xy=position,
             end_xy=nxt,
             angle_deg=angle_deg,
+            avoid_holes=True,  # spray keeps the cell decomposition (the whole-grid sweep is for surveys)
         )
         target_units, wet, dry = sweep_units(
             path.waypoints, path.sweeps, blackout, target.code, payload="sprayer", alt_m=alt_m
