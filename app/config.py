@@ -34,9 +34,11 @@ class Settings(BaseSettings):
     links_enabled: bool = True
     auth_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
     auth_cache_max_entries: int = Field(default=10_000, ge=1)
-    auth_fail_burst: int = Field(default=100, ge=0)
-    auth_fail_refill_per_s: float = Field(default=1.0, gt=0)
+    auth_fail_burst: int = Field(default=20, ge=0)
+    auth_fail_refill_per_s: float = Field(default=0.5, gt=0)
     auth_fail_max_clients: int = Field(default=100_000, ge=1)
+    auth_fail_hold_max_s: float = Field(default=2.0, ge=0, le=60)
+    auth_fail_hold_max_waiting: int = Field(default=10_000, ge=0)
     telemetry_enabled: bool = True
     telemetry_batch_rows: int = Field(default=5000, ge=1, le=100_000)
     telemetry_batch_ms: int = Field(default=200, ge=10, le=10_000)

@@ -7,10 +7,17 @@ garbage tokens from a few addresses cannot crowd real users out of the connectio
 are kept for at most ``max_clients`` addresses, least recently failed first out: memory stays
 bounded whatever the number of attacking addresses. IPv6 clients are keyed by their /64, the
 block one subscriber usually holds, so rotating addresses inside it does not reset the bucket.
+
+A 429 alone does not slow a hostile client down: it asks again at once, and a server answering
+hundreds of such requests a second shares its event loop fairly among them, so the one real client
+gets a hundredth of it. ``Tarpit`` therefore holds a limited client's answer until its Retry-After
+(capped), which costs a sleeping coroutine and no CPU, and turns each flooding connection into at
+most one request per hold. The number held at once is bounded; beyond it answers go out at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import time
@@ -96,3 +103,22 @@ class FailureLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class Tarpit:
+    """Holds answers to limited clients for up to ``max_delay_s``, at most ``max_waiting`` at a time."""
+
+    def __init__(self, *, max_delay_s: float, max_waiting: int) -> None:
+        self.max_delay_s = max_delay_s
+        self.max_waiting = max_waiting
+        self.waiting = 0
+
+    async def hold(self, delay_s: float) -> None:
+        """Sleep ``delay_s`` (capped) unless the tarpit is off or full."""
+        if self.max_delay_s <= 0 or self.waiting >= self.max_waiting:
+            return
+        self.waiting += 1
+        try:
+            await asyncio.sleep(min(delay_s, self.max_delay_s))
+        finally:
+            self.waiting -= 1

@@ -71,7 +71,11 @@ async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
 async def app(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
     # Its own data directory: the telemetry spool must never replay another run's rows.
     data_dir = tmp_path_factory.mktemp("app-data")
-    application = create_app(Settings(database_url=database_dsn, data_dir=data_dir))
+    # Every request comes from one ASGI client address and many tests send bad tokens on purpose
+    # (the permission matrix one per route): a failure budget far above the production default keeps
+    # the limiter out of their way; tests/api/test_rate_limit.py tests it with small budgets.
+    settings = Settings(database_url=database_dsn, data_dir=data_dir, auth_fail_burst=10_000)
+    application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.auth import Permission, Principal, hash_token, is_well_formed
 from app.config import Settings
 from app.errors import Forbidden, RateLimited, Unauthorized
-from app.ratelimit import FailureLimiter, client_key
+from app.ratelimit import FailureLimiter, Tarpit, client_key
 from app.services import tokens
 
 _bearer = HTTPBearer(auto_error=False, description="API token: `aerogrid token create --role R`")
@@ -44,6 +44,7 @@ class AuthGuard:
 
     cache: tokens.PrincipalCache
     limiter: FailureLimiter
+    tarpit: Tarpit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthGuard:
@@ -55,6 +56,9 @@ class AuthGuard:
                 burst=settings.auth_fail_burst,
                 refill_per_s=settings.auth_fail_refill_per_s,
                 max_clients=settings.auth_fail_max_clients,
+            ),
+            tarpit=Tarpit(
+                max_delay_s=settings.auth_fail_hold_max_s, max_waiting=settings.auth_fail_hold_max_waiting
             ),
         )
 
@@ -76,18 +80,21 @@ async def current_principal(
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     token = creds.credentials
-    token_hash = hash_token(token)
-    hit, cached = guard.cache.get(token_hash)
+    well_formed = is_well_formed(token)
+    token_hash = hash_token(token) if well_formed else b""
+    hit, cached = guard.cache.get(token_hash) if well_formed else (False, None)
     if hit and cached is not None:  # a known good token is never slowed by others' failures
         return cached
     client = client_key(request.client.host if request.client else None)
     retry_after_s = guard.limiter.retry_after_s(client)
     if retry_after_s is not None:
+        await guard.tarpit.hold(retry_after_s)  # a flooding connection gets one answer per hold
+        retry_after_s = guard.limiter.retry_after_s(client) or 1
         raise RateLimited(
             f"too many failed authentication attempts from this address; retry in {retry_after_s} s",
             retry_after_s=retry_after_s,
         )
-    if not is_well_formed(token):
+    if not well_formed:
         guard.limiter.record_failure(client)
         raise Unauthorized(
             "malformed token: expected ag_<prefix>_<secret> as 'aerogrid token create' prints it"

@@ -7,6 +7,7 @@ while other addresses, and tokens it already proved good, carry on.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 from app.auth import Principal, Role, hash_token, is_well_formed, new_token
 from app.config import Settings
 from app.main import create_app
-from app.ratelimit import FailureLimiter, client_key
+from app.ratelimit import FailureLimiter, Tarpit, client_key
 from app.services import tokens
 from app.services.tokens import PrincipalCache
 from tests.conftest import _with_database, auth
@@ -38,9 +39,14 @@ def well_formed_unknown() -> str:
 
 @pytest.fixture
 async def limited_app(database_dsn: str) -> AsyncIterator[FastAPI]:
-    """The app on the test database with a small failure budget: 3 at once, one back per 100 s."""
+    """The app on the test database with a small failure budget: 3 at once, one back per 100 s
+    (answers to a limited client are not held here: the tarpit has its own test)."""
     settings = Settings(
-        database_url=database_dsn, links_enabled=False, auth_fail_burst=3, auth_fail_refill_per_s=0.01
+        database_url=database_dsn,
+        links_enabled=False,
+        auth_fail_burst=3,
+        auth_fail_refill_per_s=0.01,
+        auth_fail_hold_max_s=0,
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
@@ -176,3 +182,16 @@ def test_principal_cache_expires_and_stays_bounded() -> None:
     cache.put(hash_token("c"), principal)
     cache.forget_token(7)
     assert cache.get(hash_token("c")) == (False, None)
+
+
+async def test_tarpit_holds_at_most_max_waiting_answers_at_once() -> None:
+    tarpit = Tarpit(max_delay_s=3600, max_waiting=2)
+    held = [asyncio.create_task(tarpit.hold(3600)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert tarpit.waiting == 2
+    await asyncio.wait_for(tarpit.hold(3600), 5)  # full: answered at once, not held for an hour
+    for task in held:
+        task.cancel()
+    await asyncio.gather(*held, return_exceptions=True)
+    assert tarpit.waiting == 0
+    await asyncio.wait_for(Tarpit(max_delay_s=0, max_waiting=10).hold(3600), 5)  # off
