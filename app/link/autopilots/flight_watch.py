@@ -67,11 +67,9 @@ class FlightWatch:
             change = tracker.boot.last_change
             evidence = f": {change.reason}" if change is not None else ""
             raise VehicleRebooted(REBOOT_REASON + evidence, drone_id=self.vehicle.drone_id)
-        total = tracker.mission_total
-        fresh = tracker.mission_reports > self.reports_at_start
-        if fresh and self.expected_total is not None and total is not None and total != self.expected_total:
+        if self.mission_mismatch(tracker):
             raise MissionMismatch(
-                f"the vehicle reports {total} mission items, the uploaded mission has "
+                f"the vehicle reports {tracker.mission_total} mission items, the uploaded mission has "
                 f"{self.expected_total}: its mission was replaced or lost",
                 drone_id=self.vehicle.drone_id,
             )
@@ -89,16 +87,16 @@ class FlightWatch:
     def rebooted(self, t: VehicleTracker) -> bool:
         return self.boot_id is not None and t.boot_id != self.boot_id
 
-    def _disturbed(self, t: VehicleTracker) -> bool:
-        rebooted = self.rebooted(t)
+    def mission_mismatch(self, t: VehicleTracker) -> bool:
+        """A MISSION_CURRENT received during the flight reports another item count than expected."""
+        fresh = t.mission_reports > self.reports_at_start
         total = t.mission_total
-        mismatch = (
-            self.expected_total is not None
-            and total is not None
-            and total != self.expected_total
-            and t.mission_reports > self.reports_at_start
+        return (
+            fresh and self.expected_total is not None and total is not None and total != self.expected_total
         )
-        return rebooted or mismatch or self.link_down(t)
+
+    def _disturbed(self, t: VehicleTracker) -> bool:
+        return self.rebooted(t) or self.mission_mismatch(t) or self.link_down(t)
 
     async def wait(self, condition: Callable[[VehicleTracker], bool], *, timeout_s: float, what: str) -> None:
         """Return once ``condition`` holds in this boot; LinkTimeout naming ``what`` after ``timeout_s``.
