@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     plan_workers: int = Field(default=0, ge=0, le=64, description="0: max(1, cores - 1)")
     plan_queue_size: int = Field(default=4, ge=0, le=1000)
     plan_timeout_s: float = Field(default=20.0, gt=0, le=3600)
+    plan_worker_nice: int = Field(default=10, ge=0, le=19)
     plan_max_lanes: int = Field(default=4000, ge=1)
     plan_max_hover_points: int = Field(default=300, ge=1)
     plan_max_vertices: int = Field(default=20_000, ge=1)

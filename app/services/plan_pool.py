@@ -66,13 +66,17 @@ def default_workers(cpus: int | None = None) -> int:
     return max(1, (cpus if cpus is not None else os.cpu_count() or 1) - 1)
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(conn: Connection, nice: int) -> None:
     """A worker's loop: receive ``(fn, args)``, answer ``("ok", result)`` or ``("error", exc)``.
 
+    The worker lowers its CPU priority by ``nice``: when cores are short, the scheduler then
+    gives the event loop (links, state, live stream) the CPU first and planning what is left.
     SIGINT is ignored: a Ctrl-C in a terminal reaches the whole process group, and the service
     stops its workers itself. The loop ends when the service closes its end of the pipe.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice:
+        os.nice(nice)
     while True:
         try:
             fn, args = conn.recv()
@@ -116,14 +120,16 @@ class _Worker:
 
 
 class PlanPool:
-    """``workers`` planning processes, ``queue_size`` waiting plans, ``timeout_s`` per plan."""
+    """``workers`` planning processes (at ``nice`` lower priority), ``queue_size`` waiting plans,
+    ``timeout_s`` per plan."""
 
-    def __init__(self, *, workers: int, queue_size: int, timeout_s: float) -> None:
+    def __init__(self, *, workers: int, queue_size: int, timeout_s: float, nice: int = 10) -> None:
         if workers < 1 or queue_size < 0 or not timeout_s > 0:
             raise ValueError(f"bad pool size: workers={workers} queue_size={queue_size} timeout_s={timeout_s}")
         self.workers = workers
         self.queue_size = queue_size
         self.timeout_s = timeout_s
+        self.nice = nice
         self._ctx: ForkServerContext = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
         self._idle: asyncio.Queue[_Worker | None] = asyncio.Queue()
@@ -147,7 +153,7 @@ class PlanPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(target=_worker_main, args=(child,), name="aerogrid-planner", daemon=True)
+        process = self._ctx.Process(target=_worker_main, args=(child, self.nice), name="aerogrid-planner", daemon=True)
         process.start()
         child.close()
         worker = _Worker(process, parent)

@@ -129,6 +129,7 @@ async def open_pool(settings: Settings) -> PlanPool:
         workers=settings.plan_workers or default_workers(),
         queue_size=settings.plan_queue_size,
         timeout_s=settings.plan_timeout_s,
+        nice=settings.plan_worker_nice,
     )
     await pool.start()
     return pool
