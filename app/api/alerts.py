@@ -7,7 +7,7 @@ visible to district-wide tokens only.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -43,12 +43,7 @@ def _filter(
     since: datetime | None,
     until: datetime | None,
 ) -> AlertFilter:
-    for name, value in (("from", since), ("to", until)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationFailed(
-                f"{name}: needs a time zone (e.g. 2026-05-01T08:00:00Z)",
-                details=[{"field": name, "problem": "timestamp without time zone"}],
-            )
+    since, until = _utc(since), _utc(until)
     if since is not None and until is not None and since > until:
         raise ValidationFailed(
             "from: must not be after to",
@@ -67,6 +62,11 @@ def _filter(
     )
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is UTC, as in the telemetry queries."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 Grid = Annotated[str | None, Query(pattern=CODE_PATTERN, description="Grid code")]
 Community = Annotated[str | None, Query(pattern=CODE_PATTERN, description="Community code")]
 DroneFilter = Annotated[int | None, Query(ge=1, le=2**62)]
@@ -75,9 +75,9 @@ Severities = Annotated[list[Severity] | None, Query(alias="severity", descriptio
 State = Annotated[Literal["open", "cleared"] | None, Query()]
 Acked = Annotated[bool | None, Query(description="true: acknowledged only; false: not yet")]
 Since = Annotated[
-    datetime | None, Query(alias="from", description="Opened at or after (ISO 8601, with zone)")
+    datetime | None, Query(alias="from", description="Opened at or after (ISO 8601; no zone: UTC)")
 ]
-Until = Annotated[datetime | None, Query(alias="to", description="Opened before (ISO 8601, with zone)")]
+Until = Annotated[datetime | None, Query(alias="to", description="Opened before (ISO 8601; no zone: UTC)")]
 
 
 @router.get("", responses=errors(403))
@@ -122,12 +122,12 @@ async def alert_counts(
     return {"by": by, "counts": rows}
 
 
-@router.get("/{alert_id}", responses=errors(403, 404))
+@router.get("/{alert_id:int}", responses=errors(403, 404))
 async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     return await _service(request).get(alert_id, principal)
 
 
-@router.post("/{alert_id}/ack", responses=errors(403, 404))
+@router.post("/{alert_id:int}/ack", responses=errors(403, 404))
 async def ack_alert(request: Request, principal: FlightPlanner, alert_id: AlertId) -> dict[str, Any]:
     """Acknowledge (operators and testers): records who and when; a second ack changes nothing."""
     return await _service(request).ack(alert_id, principal)

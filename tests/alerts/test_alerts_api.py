@@ -234,7 +234,7 @@ async def test_community_scoped_token_sees_only_its_communities_alerts(
     ("params", "field"),
     [
         ({"from": "2026-05-02T00:00:00Z", "to": "2026-05-01T00:00:00Z"}, "from"),
-        ({"from": "2026-05-01T00:00:00"}, "from"),
+        ({"from": "2026-05-02T00:00:00", "to": "2026-05-01T00:00:00Z"}, "from"),  # no zone: UTC
         ({"type": "meteor_strike"}, "query.type.0"),
         ({"severity": "apocalyptic"}, "query.severity.0"),
         ({"state": "closed"}, "query.state"),
