@@ -254,6 +254,12 @@ class DetectorRunner:
         self._runs[drone_key] = run
         return run
 
+    def _still_linked(self, drone_key: str, run: _DroneRun) -> bool:
+        try:
+            return self.manager.vehicle(drone_key).tracker is run.view.tracker
+        except UnknownDrone:
+            return False
+
     def _on_message(self, drone_key: str, msg: MavMessage) -> None:
         run = self._run_for(drone_key)
         if run is None:
@@ -273,6 +279,10 @@ class DetectorRunner:
         now_s = time.monotonic()
         for key in list(self._runs):
             run = self._runs[key]
+            if not self._still_linked(key, run):
+                # Unlinked (or relinked with a new tracker): a stale tracker must not read as a lost link.
+                del self._runs[key]
+                continue
             for detector in run.detectors:
                 verdict = detector.on_tick(run.view, now_s)
                 if verdict is not None:

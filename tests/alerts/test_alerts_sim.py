@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,9 +21,11 @@ from shapely.geometry import Point, shape
 
 from app.auth import Role
 from app.config import Settings
+from app.db.repos.alerts import NewAlert
 from app.link.manager import VehicleLink
 from app.main import create_app
 from app.services import tokens
+from app.services.alert_detection import DetectorRunner
 from app.services.alerts import AlertEvent
 from app.services.sample import sample_document
 from simulator.vehicle import SimVehicle, VehicleConfig
@@ -273,6 +276,36 @@ async def test_gps_loss_raises_gps_ekf_and_the_ekf_failsafe_land(alert_app: Fast
     assert back_at_s >= lost_s + 8.0  # cleared only once the fix is back
     await linked.alerts.wait("cleared", "ekf_unhealthy", 10.0)
     assert len(linked.alerts.of("opened", "gps_degraded")) == 1
+
+
+async def test_a_restarted_runner_keeps_open_alerts_and_clears_those_no_longer_true(
+    alert_app: FastAPI, linked: Flight
+) -> None:
+    pool: asyncpg.Pool = alert_app.state.db.pool
+    service = alert_app.state.alerts
+    stale = NewAlert(
+        drone_id=linked.drone_id,
+        type="battery_low",
+        condition_key="",
+        severity="warning",
+        message="battery at 20% (before the restart)",
+        evidence={"battery_pct": 20},
+        at=datetime.now(UTC),
+    )
+    seeded = (await service.open(stale)).alert
+    runner = DetectorRunner(alert_app.state.flights.manager, service, pool, tick_s=0.1, clear_hold_s=0.2)
+    await runner.start()  # as after a restart: the open alert is loaded, the pack is full
+    try:
+        cleared, _ = await linked.alerts.wait("cleared", "battery_low", 10.0)
+        assert cleared.alert["id"] == seeded["id"]
+        assert cleared.alert["clear_evidence"]["battery_pct"] >= 90
+    finally:
+        await runner.close()
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT state FROM alerts WHERE drone_id = $1 AND type = 'battery_low'", linked.drone_id
+        )
+    assert [r["state"] for r in rows] == ["cleared"]
 
 
 def smallest_grid() -> dict[str, Any]:
