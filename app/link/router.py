@@ -144,18 +144,16 @@ class Router:
         self._waiters: list[tuple[_Filter, asyncio.Future[MavMessage]]] = []
         self._subscriptions: list[Subscription] = []
         self._listeners: list[tuple[int | None, Listener]] = []
+        self._listeners_by_sysid: dict[int, tuple[Listener, ...]] = {}
         self._closed_error: LinkError | None = None
 
     def dispatch(self, msg: MavMessage) -> None:
         """Hand one decoded message to every matching consumer; consumer errors are logged, not raised."""
-        for sysid, listener in tuple(self._listeners):
-            if sysid is None or sysid == msg.sysid:
-                try:
-                    listener(msg)
-                except Exception:
-                    log.exception(
-                        "link %s: listener failed on %s from sysid %d", self.name, msg.name, msg.sysid
-                    )
+        for listener in self._listeners_for(msg.sysid):
+            try:
+                listener(msg)
+            except Exception:
+                log.exception("link %s: listener failed on %s from sysid %d", self.name, msg.name, msg.sysid)
         if self._waiters:
             still_waiting = []
             for flt, future in self._waiters:
@@ -219,12 +217,23 @@ class Router:
         """Call ``callback`` synchronously for each message (of ``sysid``); returns the remover."""
         entry = (sysid, callback)
         self._listeners.append(entry)
+        self._listeners_by_sysid.clear()
 
         def remove() -> None:
             if entry in self._listeners:
                 self._listeners.remove(entry)
+                self._listeners_by_sysid.clear()
 
         return remove
+
+    def _listeners_for(self, sysid: int) -> tuple[Listener, ...]:
+        """The listeners of one system id in registration order, cached until the set changes: a link
+        carrying hundreds of vehicles must not scan every vehicle's listener for each message."""
+        found = self._listeners_by_sysid.get(sysid)
+        if found is None:
+            found = tuple(cb for s, cb in self._listeners if s is None or s == sysid)
+            self._listeners_by_sysid[sysid] = found
+        return found
 
     def close(self, error: LinkError) -> None:
         """Fail pending waiters and end subscriptions with ``error`` (the link closed)."""
@@ -237,3 +246,4 @@ class Router:
             subscription._end(error)
         self._subscriptions = []
         self._listeners = []
+        self._listeners_by_sysid.clear()
