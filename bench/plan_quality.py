@@ -13,6 +13,13 @@ district 湖滨街道), at a 40 m swath with no turnaround:
 * ``len/(A/w)``: path length over area / swath (a perfect zero-turn lawnmower scores 1.0).
 * ``vs_0deg``: our length over the length of the baseline, a fixed-angle east-west lawnmower
   (``plan_coverage_path(..., angle_deg=0)``), planned in the same run.
+* ``vs_whole`` (public and concave/holed shapes): our length over the whole-grid single-direction
+  boustrophedon, computed here from its definition in the same run: ``ceil(height / swath)`` lanes
+  centred on the shape, each over the extent where its swath touches the shape, crossing holes and
+  gaps, lanes alternating, at the best of the same direction set the planner searches (a 3 degree
+  grid and the 12 longest outline edges). Target on the concave and holed rows (``*``): <= 1.
+  The six extra concave and holed shapes (a U, a comb, a square with a square hole, a ring, a
+  rectangle with two holes, a crescent) are measured for coverage only (no broadcast columns).
 * ``turns``: heading changes above ``missions.planner.TURN_THRESHOLD_DEG`` along the waypoints.
 * ``plan_ms``: ``plan_coverage_path`` wall time, median of ``--repeats`` runs (time.perf_counter).
 * Broadcast at a fixed audible radius of 120 m (``Speaker(audible_radius_m=120)``; the default
@@ -107,6 +114,8 @@ MAX_MEDIAN_PLAN_MS = 20.0
 MAX_DISTRICT_S = 5.0
 MIN_BROADCAST_PCT = 99.0
 MAX_POINTS_RATIO = 1.3
+MAX_WHOLE_RATIO = 1.0  # concave and holed shapes: never longer than the whole-grid sweep
+WHOLE_TOLERANCE_M = 1e-6
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,6 +139,33 @@ def _lake_grid() -> Polygon:
         r = 72.0 + 9.0 * math.sin(3.0 * a) + 6.0 * math.cos(5.0 * a + 0.7)
         hole.append((190.0 + r * math.cos(a), 215.0 + r * math.sin(a)))
     return Polygon(box(0.0, 0.0, 400.0, 400.0).exterior.coords, [hole])
+
+
+def concave_holed_shapes() -> list[tuple[str, Polygon]]:
+    """Coverage-only shapes of the concave/holed item (local metres)."""
+    u = Polygon([(0, 0), (400, 0), (400, 300), (300, 300), (300, 100), (100, 100), (100, 300), (0, 300)])
+    comb = Polygon(
+        [(0, 0), (500, 0), (500, 300), (420, 300), (420, 80), (290, 80), (290, 300), (210, 300),
+         (210, 80), (80, 80), (80, 300), (0, 300)]
+    )  # fmt: skip
+    square_hole = Polygon(box(0, 0, 400, 400).exterior.coords, [box(150, 150, 250, 250).exterior.coords])
+    ring = Point(200, 200).buffer(200, quad_segs=16).difference(Point(200, 200).buffer(90, quad_segs=16))
+    two_holes = Polygon(
+        box(0, 0, 500, 300).exterior.coords,
+        [box(80, 100, 180, 200).exterior.coords, Point(350, 150).buffer(60, quad_segs=8).exterior.coords],
+    )
+    crescent = Point(200, 200).buffer(200, quad_segs=16).difference(Point(280, 200).buffer(150, quad_segs=16))
+    return [
+        ("U 400x300-200x200", u),
+        ("comb 500x300 3 teeth", comb),
+        ("square hole 400/100", square_hole),
+        ("ring r200/90", ring),
+        ("two holes 500x300", two_holes),
+        ("crescent r200/150", crescent),
+    ]
+
+
+CONCAVE_OR_HOLED = {"star 5pt 250/110", "lake 400x400", *(name for name, _ in concave_holed_shapes())}
 
 
 def public_shapes() -> list[tuple[str, Polygon]]:
@@ -164,6 +200,8 @@ class Row:
     quiet: bool  # a quiet zone takes part of the area out of earshot
     bc_reachable_pct: float  # covered share of the part some permitted hover point can reach
     fails: tuple[str, ...]
+    vs_whole: float | None = None  # length / whole-grid sweep (shapes without exclusion zones)
+    broadcast: bool = True  # the broadcast columns were measured
 
 
 def timed(fn: Callable[[], T], repeats: int) -> tuple[T, float]:
@@ -220,6 +258,7 @@ def measure(
     clearance_m: float = 0.0,
     quiet: BaseGeometry | None = None,
     allowed: BaseGeometry | None = None,
+    broadcast: bool = True,
 ) -> Row:
     def ours() -> CoveragePath:
         return plan_coverage_path(area, SWATH_M, obstacles=obstacles, clearance_m=clearance_m)
@@ -231,20 +270,23 @@ def measure(
         flyable = area.difference(conservative_buffer(shapely.union_all(list(obstacles)), clearance_m))
     cov = coverage_pct(flyable, path.sweeps, SWATH_M)
 
-    def broadcast() -> BroadcastLayout:
+    def place() -> BroadcastLayout:
         return place_broadcast_points(area, AUDIBLE_RADIUS_M, quiet=quiet, allowed=allowed)
 
-    layout, bc_ms = timed(broadcast, max(1, (repeats + 1) // 2))
-    quiet_hit = layout.uncovered_quiet_pct > QUIET_INTERFERES_PCT
+    layout, bc_ms = timed(place, max(1, (repeats + 1) // 2)) if broadcast else (None, 0.0)
+    quiet_hit = layout is not None and layout.uncovered_quiet_pct > QUIET_INTERFERES_PCT
     len_ratio = path.length_m / (float(area.area) / SWATH_M)
+    vs_whole = None if obstacles else path.length_m / whole_grid_baseline_m(area)
     fails: list[str] = []
     if cov < MIN_COVERAGE_PCT:
         fails.append(f"cov {cov:.2f}<{MIN_COVERAGE_PCT}")
+    if name in CONCAVE_OR_HOLED and vs_whole is not None and vs_whole > MAX_WHOLE_RATIO + WHOLE_TOLERANCE_M:
+        fails.append(f"vs_whole {vs_whole:.4f}>{MAX_WHOLE_RATIO}")
     if name.startswith("rect") and len_ratio > MAX_RECT_RATIO:
         fails.append(f"len {len_ratio:.3f}>{MAX_RECT_RATIO}")
     if name.startswith("L ") and len_ratio > MAX_L_RATIO:
         fails.append(f"len {len_ratio:.3f}>{MAX_L_RATIO}")
-    if not quiet_hit and layout.coverage_pct < MIN_BROADCAST_PCT:
+    if layout is not None and not quiet_hit and layout.coverage_pct < MIN_BROADCAST_PCT:
         fails.append(f"bc_cov {layout.coverage_pct:.2f}<{MIN_BROADCAST_PCT}")
     return Row(
         name=name,
@@ -255,15 +297,57 @@ def measure(
         vs_fixed=path.length_m / fixed.length_m,
         turns=count_turns(path.waypoints),
         plan_ms=plan_ms,
-        bc_points=len(layout.points),
-        hex_points=naive_hex_points(area, AUDIBLE_RADIUS_M),
-        points_ratio=layout.points_ratio,
-        bc_coverage_pct=layout.coverage_pct,
+        bc_points=len(layout.points) if layout else 0,
+        hex_points=naive_hex_points(area, AUDIBLE_RADIUS_M) if layout else 0,
+        points_ratio=layout.points_ratio if layout else math.nan,
+        bc_coverage_pct=layout.coverage_pct if layout else math.nan,
         bc_ms=bc_ms,
         quiet=quiet_hit,
-        bc_reachable_pct=100.0 * layout.coverage_pct / layout.coverable_pct,
+        bc_reachable_pct=100.0 * layout.coverage_pct / layout.coverable_pct if layout else math.nan,
         fails=tuple(fails),
+        vs_whole=vs_whole,
+        broadcast=layout is not None,
     )
+
+
+def whole_grid_m(area: BaseGeometry, angle_deg: float) -> float:
+    """The whole-grid single-direction boustrophedon at one angle (the ``vs_whole`` baseline).
+
+    ``ceil(height / swath)`` lanes centred across the shape (pulled in to 5 % of a swath from the
+    edges when centring would put them closer), each running over the x-extent of (its swath band
+    ∩ shape), holes and gaps crossed, lanes alternating; the shorter of the two ways round.
+    """
+    cx, cy = area.centroid.x, area.centroid.y
+    turned = affinity.rotate(area, -angle_deg, origin=(cx, cy))
+    minx, miny, maxx, maxy = turned.bounds
+    height = maxy - miny
+    n = max(1, math.ceil(height / SWATH_M - 1e-9))
+    margin, spacing = (height - (n - 1) * SWATH_M) / 2.0, SWATH_M
+    least = min(0.05 * SWATH_M, height / 2.0)
+    if margin < least and n > 1:
+        margin, spacing = least, (height - 2.0 * least) / (n - 1)
+    ys = miny + margin + spacing * np.arange(n)
+    bands = shapely.box(minx - 1.0, ys - SWATH_M / 2.0, maxx + 1.0, ys + SWATH_M / 2.0)
+    extent = shapely.bounds(shapely.intersection(bands, turned))
+    lo, hi = extent[:, 0], extent[:, 2]
+    sweeps = float((hi - lo).sum())
+    turn_lo = np.hypot(np.diff(ys), np.diff(lo))
+    turn_hi = np.hypot(np.diff(ys), np.diff(hi))
+    even = np.arange(n - 1) % 2 == 0
+    turns = min(float(np.where(even, turn_hi, turn_lo).sum()), float(np.where(even, turn_lo, turn_hi).sum()))
+    return sweeps + turns
+
+
+def whole_grid_baseline_m(area: BaseGeometry) -> float:
+    """The shortest whole-grid sweep over a 3 degree grid and the 12 longest outline edges' directions."""
+    edges: list[tuple[float, float]] = []
+    for poly in shapely.get_parts(area):
+        c = np.asarray(poly.exterior.coords)
+        d = np.diff(c, axis=0)
+        edges += [(float(np.hypot(*v)), math.degrees(math.atan2(v[1], v[0])) % 180.0) for v in d]
+    longest = [a for _, a in sorted(edges, key=lambda e: -e[0])[:12]]
+    angles = sorted({round(a, 9) % 180.0 for a in [*range(0, 180, 3), *longest]})
+    return min(whole_grid_m(area, a) for a in angles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,13 +657,15 @@ def row_cells(r: Row) -> list[str]:
         f"{r.coverage_pct:.2f}",
         f"{r.len_ratio:.3f}",
         f"{r.vs_fixed:.3f}",
+        "-" if r.vs_whole is None else f"{r.vs_whole:.3f}" + ("*" if r.name in CONCAVE_OR_HOLED else ""),
         str(r.turns),
         f"{r.plan_ms:.1f}",
-        str(r.bc_points),
-        str(r.hex_points),
-        f"{r.points_ratio:.2f}",
-        f"{r.bc_coverage_pct:.2f}" + (" quiet" if r.quiet else ""),
-        f"{r.bc_ms:.0f}",
+        *(
+            [str(r.bc_points), str(r.hex_points), f"{r.points_ratio:.2f}",
+             f"{r.bc_coverage_pct:.2f}" + (" quiet" if r.quiet else ""), f"{r.bc_ms:.0f}"]
+            if r.broadcast
+            else ["-"] * 5
+        ),
         status,
     ]
 
@@ -636,27 +722,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for (name, shape), r in zip(shapes, rows, strict=True)
     ]
+    extra = [(name, affinity.translate(shape, ox, oy)) for name, shape in concave_holed_shapes()]
+    rows += [measure(name, shape, public=True, repeats=repeats, broadcast=False) for name, shape in extra]
     rows += district_rows(load_district(), repeats)
     district = run_district()
     field_table, field_keys = field_report(field_rows(load_district(), repeats))
 
     header = [
-        "polygon", "area_m2", "cov_%", "len/(A/w)", "vs_0deg", "turns", "plan_ms",
+        "polygon", "area_m2", "cov_%", "len/(A/w)", "vs_0deg", "vs_whole", "turns", "plan_ms",
         "bc_pts", "hex0", "pts/LB", "bc_cov_%", "bc_ms", "check",
     ]  # fmt: skip
-    right = [False] + [True] * 11 + [False]
+    right = [False] + [True] * 12 + [False]
     public = [r for r in rows if r.public]
     grids = [r for r in rows if not r.public]
     worst_cov = min(r.coverage_pct for r in rows)
     rect = next(r for r in rows if r.name.startswith("rect"))
     ell = next(r for r in rows if r.name.startswith("L "))
     median_ms = statistics.median(r.plan_ms for r in rows)
-    median_bc_ms = statistics.median(r.bc_ms for r in rows)
+    median_bc_ms = statistics.median(r.bc_ms for r in rows if r.broadcast)
+    whole_rows = [r for r in rows if r.name in CONCAVE_OR_HOLED and r.vs_whole is not None]
+    worst_whole = max(whole_rows, key=lambda r: r.vs_whole or 0.0)
+    worst_whole_ratio = worst_whole.vs_whole or 0.0
     at_target = [b for b in bounds if b.target]
     at_120 = [b for b in bounds if not b.target]
     worst_40 = max(at_target, key=lambda b: b.ratio)
     worst_120 = max(at_120, key=lambda b: b.ratio)
-    bc_rows = [r for r in rows if not r.quiet]
+    bc_rows = [r for r in rows if r.broadcast and not r.quiet]
     min_bc = min([r.bc_coverage_pct for r in bc_rows] + [b.coverage_pct for b in at_target])
     vs_fixed = statistics.median(r.vs_fixed for r in rows)
     quiet_names = (
@@ -676,6 +767,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["coverage >= 99.5 % everywhere", f"worst {worst_cov:.2f} %", verdict(worst_cov >= MIN_COVERAGE_PCT)],
         ["rect length ratio <= 1.15", f"{rect.len_ratio:.3f}", verdict(rect.len_ratio <= MAX_RECT_RATIO)],
         ["L length ratio <= 1.20", f"{ell.len_ratio:.3f}", verdict(ell.len_ratio <= MAX_L_RATIO)],
+        [
+            f"concave/holed ({len(whole_rows)} shapes): length <= whole-grid sweep",
+            f"worst {worst_whole_ratio:.4f} ({worst_whole.name})",
+            verdict(worst_whole_ratio <= MAX_WHOLE_RATIO + WHOLE_TOLERANCE_M),
+        ],
         ["median coverage plan < 20 ms per grid", f"{median_ms:.1f} ms", verdict(median_ms < MAX_MEDIAN_PLAN_MS)],
         ["district (46 grids x 2 plans) < 5 s", f"{district.seconds:.2f} s", verdict(district.seconds < MAX_DISTRICT_S)],
         [
@@ -707,7 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"median broadcast placement {median_bc_ms:.0f} ms at {AUDIBLE_RADIUS_M:g} m (all polygons), "
         f"{statistics.median(b.ms for b in at_target):.0f} ms at {TARGET_RADIUS_M:g} m (public shapes); "
         f"naive hex lattice / ours (points, median) "
-        f"{statistics.median(r.hex_points / r.bc_points for r in rows):.2f}\n"
+        f"{statistics.median(r.hex_points / r.bc_points for r in rows if r.broadcast):.2f}\n"
         f"district end to end: {district.plans} plans in {district.seconds:.2f} s, "
         f"{district.with_violations} with violations, {district.hover_points} hover points, "
         f"{district.sorties} sorties; lowest plan coverage (PlanStats, whole grid: exclusion zones and "
@@ -726,7 +822,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"l_len_ratio={ell.len_ratio:.3f} median_plan_ms={median_ms:.1f} district_s={district.seconds:.2f} "
         f"broadcast_points_ratio={worst_40.ratio:.2f} broadcast_points_ratio_120m={worst_120.ratio:.2f} "
         f"broadcast_min_coverage_pct={min_bc:.2f} "
-        f"vs_fixed_angle_len_ratio={vs_fixed:.3f} {field_keys}\n"
+        f"vs_fixed_angle_len_ratio={vs_fixed:.3f} vs_whole_grid_max={worst_whole_ratio:.4f} "
+        f"vs_whole_grid_median={statistics.median(r.vs_whole or 0.0 for r in whole_rows):.3f} {field_keys}\n"
     )
     return 0
 
