@@ -93,7 +93,11 @@ async def test_malformed_tokens_are_refused_without_the_database_and_lookups_are
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        app = create_app(Settings(database_url=_with_database(server_dsn, name), links_enabled=False))
+        # A TTL longer than the test, however loaded the machine: the cached entries must outlive the drop.
+        settings = Settings(
+            database_url=_with_database(server_dsn, name), links_enabled=False, auth_cache_ttl_s=60
+        )
+        app = create_app(settings)
         async with app.router.lifespan_context(app):
             pool: asyncpg.Pool = app.state.db.pool
             async with pool.acquire() as conn:
