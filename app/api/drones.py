@@ -205,13 +205,13 @@ async def list_drones(pool: PoolDep, principal: Reader) -> list[DroneOut]:
         return [drone_out(r) for r in await repo.list_all(conn, scope)]
 
 
-@router.get("/{drone_id}", response_model=DroneOut, responses=errors(404))
+@router.get("/{drone_id:int}", response_model=DroneOut, responses=errors(404))
 async def get_drone(pool: PoolDep, principal: Reader, drone_id: DroneId) -> DroneOut:
     async with pool.acquire() as conn:
         return drone_out(await load_visible(conn, principal, drone_id))
 
 
-@router.patch("/{drone_id}", response_model=DroneOut, responses={**errors(403, 404, 409), **WITH_BODY})
+@router.patch("/{drone_id:int}", response_model=DroneOut, responses={**errors(403, 404, 409), **WITH_BODY})
 async def update_drone(
     request: Request, pool: PoolDep, principal: DroneManager, drone_id: DroneId, body: DronePatch
 ) -> DroneOut:
@@ -251,7 +251,7 @@ async def update_drone(
     return drone_out(row)
 
 
-@router.delete("/{drone_id}", status_code=204, responses=errors(403, 404))
+@router.delete("/{drone_id:int}", status_code=204, responses=errors(403, 404))
 async def delete_drone(request: Request, pool: PoolDep, principal: DroneManager, drone_id: DroneId) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await load_visible(conn, principal, drone_id)

@@ -44,13 +44,13 @@ class CommandIn(BaseModel):
     ] = None
 
 
-@router.get("/{drone_id}/state", responses=errors(404))
+@router.get("/{drone_id:int}/state", responses=errors(404))
 async def drone_state(request: Request, principal: Reader, drone_id: DroneId) -> dict[str, Any]:
     """Live state (online, mode, armed, position, battery, mission progress), last upload, flight."""
     return await flights(request).state(drone_id, principal)
 
 
-@router.post("/{drone_id}/upload", responses={**MOVES_A_DRONE, **WITH_BODY})
+@router.post("/{drone_id:int}/upload", responses={**MOVES_A_DRONE, **WITH_BODY})
 async def upload(
     request: Request, principal: FlightPlanner, drone_id: DroneId, body: UploadIn
 ) -> dict[str, Any]:
@@ -58,7 +58,7 @@ async def upload(
     return await flights(request).upload(drone_id, body.mission_id, body.sortie, principal)
 
 
-@router.post("/{drone_id}/commands/{action}", status_code=202, responses={**MOVES_A_DRONE, **WITH_BODY})
+@router.post("/{drone_id:int}/commands/{action}", status_code=202, responses={**MOVES_A_DRONE, **WITH_BODY})
 async def command(
     request: Request,
     principal: FlightPlanner,
@@ -71,7 +71,7 @@ async def command(
     return {"status": "accepted", "action": action}
 
 
-@router.post("/{drone_id}/flight", status_code=202, responses=MOVES_A_DRONE)
+@router.post("/{drone_id:int}/flight", status_code=202, responses=MOVES_A_DRONE)
 async def fly(request: Request, principal: FlightPlanner, drone_id: DroneId) -> dict[str, Any]:
     """Fly the uploaded mission in the background: ready checks, GUIDED, arm, take off, AUTO, RTL, land."""
     return await flights(request).fly(drone_id, principal)

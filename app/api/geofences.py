@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from app.api.deps import DistrictAdmin, PoolDep, Reader
 from app.api.grids import CodePath, CrsQuery, ImportOut, import_out
 from app.api.guard import CheckedRoute
+from app.api.paths import RESERVED_SEGMENTS
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.db.repos import district as repo
 from app.errors import NotFound, ValidationFailed
@@ -19,7 +20,7 @@ from geofences.model import ZoneKind
 
 router = APIRouter(prefix="/geofences", tags=["geofences"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
 
-UNADDRESSABLE_CODES = frozenset({"ceiling", ".", ".."})
+UNADDRESSABLE_CODES = frozenset({*RESERVED_SEGMENTS, ".", ".."})
 """Zone codes whose URL /geofences/{code} would not reach the zone (a route, or a dot segment)."""
 
 
@@ -27,7 +28,9 @@ def _check_addressable(code: str) -> None:
     if code in UNADDRESSABLE_CODES:
         raise ValidationFailed(
             f"properties.code: {code!r} is reserved (its URL would not reach the zone)",
-            details=[{"field": "properties.code", "problem": "reserved: ceiling, '.', '..'"}],
+            details=[
+                {"field": "properties.code", "problem": f"reserved: {', '.join(sorted(UNADDRESSABLE_CODES))}"}
+            ],
         )
 
 
@@ -100,7 +103,7 @@ async def set_ceiling(pool: PoolDep, principal: DistrictAdmin, body: CeilingIn) 
     return CeilingOut(ceiling_m=body.ceiling_m)
 
 
-@router.get("/{code}", responses=errors(404))
+@router.get("/{code:code}", responses=errors(404))
 async def get_zone(pool: PoolDep, principal: Reader, code: CodePath) -> dict[str, Any]:
     async with pool.acquire() as conn:
         row = await repo.get_zone(conn, code)
@@ -109,7 +112,7 @@ async def get_zone(pool: PoolDep, principal: Reader, code: CodePath) -> dict[str
     return district.zone_feature_json(row)
 
 
-@router.put("/{code}", responses={**errors(403, 404), **WITH_BODY})
+@router.put("/{code:code}", responses={**errors(403, 404), **WITH_BODY})
 async def replace_zone(
     pool: PoolDep, principal: DistrictAdmin, code: CodePath, feature: FeatureBody, crs: CrsQuery = None
 ) -> dict[str, Any]:
@@ -126,7 +129,7 @@ async def replace_zone(
     return district.zone_feature_json(row)
 
 
-@router.delete("/{code}", status_code=204, responses=errors(403, 404))
+@router.delete("/{code:code}", status_code=204, responses=errors(403, 404))
 async def delete_zone(pool: PoolDep, principal: DistrictAdmin, code: CodePath) -> None:
     district.require_district_wide(principal)
     async with pool.acquire() as conn:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from app.api.deps import DistrictAdmin, PoolDep, Reader
 from app.api.guard import CheckedRoute
+from app.api.paths import RESERVED_SEGMENTS
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.db.repos import district as repo
 from app.errors import NotFound
@@ -20,7 +21,13 @@ router = APIRouter(prefix="/grids", tags=["grids"], route_class=CheckedRoute, re
 CODE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 """Grid, community, street and zone codes, as the database's CHECK constraints hold them."""
 
-CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="Code: letters, digits, '.', '_', '-'")]
+CodePath = Annotated[
+    str,
+    Path(
+        pattern=CODE_PATTERN,
+        description=f"Code: letters, digits, '.', '_', '-'; not {' or '.join(RESERVED_SEGMENTS)}",
+    ),
+]
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
 
 
@@ -85,7 +92,7 @@ async def export_grids(
     return {"type": "FeatureCollection", "features": [district.grid_feature_json(r) for r in rows]}
 
 
-@router.get("/{code}", responses=errors(404))
+@router.get("/{code:code}", responses=errors(404))
 async def get_grid(pool: PoolDep, principal: Reader, code: CodePath) -> dict[str, Any]:
     """One grid as a GeoJSON Feature."""
     async with pool.acquire() as conn:
@@ -95,7 +102,7 @@ async def get_grid(pool: PoolDep, principal: Reader, code: CodePath) -> dict[str
     return district.grid_feature_json(row)
 
 
-@router.delete("/{code}", status_code=204, responses=errors(403, 404))
+@router.delete("/{code:code}", status_code=204, responses=errors(403, 404))
 async def delete_grid(pool: PoolDep, principal: DistrictAdmin, code: CodePath) -> None:
     async with pool.acquire() as conn, conn.transaction():
         row = await repo.get_grid(conn, code)

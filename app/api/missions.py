@@ -332,7 +332,7 @@ async def _load(pool: PoolDep, mission_id: int, principal: Principal) -> tuple[A
         return await planning.load(conn, mission_id, principal)
 
 
-@router.get("/{mission_id}", responses=errors(404))
+@router.get("/{mission_id:int}", responses=errors(404))
 async def get_mission(pool: PoolDep, principal: Reader, mission_id: MissionId) -> dict[str, Any]:
     row, plan = await _load(pool, mission_id, principal)
     return {
@@ -354,7 +354,7 @@ _MEDIA = {
 
 
 @router.get(
-    "/{mission_id}/export",
+    "/{mission_id:int}/export",
     responses={
         200: {
             "description": "The file, as an attachment",

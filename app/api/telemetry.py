@@ -17,6 +17,8 @@ from pydantic import BaseModel
 
 from app.api.deps import PoolDep, Reader, SettingsDep
 from app.api.drones import DroneId, load_visible
+from app.api.guard import CheckedRoute
+from app.api.responses import TOKEN_ROUTES, errors
 from app.auth import Principal
 from app.db.conn import Conn
 from app.db.repos import district as district_repo
@@ -24,8 +26,8 @@ from app.db.repos import telemetry as repo
 from app.errors import NotFound, ValidationFailed
 from app.telemetry.track import simplify_track
 
-router = APIRouter(prefix="/telemetry", tags=["telemetry"])
-track_router = APIRouter(prefix="/drones", tags=["telemetry"])
+router = APIRouter(prefix="/telemetry", tags=["telemetry"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
+track_router = APIRouter(prefix="/drones", tags=["telemetry"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
 
 MAX_PAGE = 10_000
 MAX_TRACK_ROWS = 200_000
@@ -110,7 +112,7 @@ def _row(record: Any) -> dict[str, Any]:
     return dict(record)
 
 
-@router.get("/samples", response_model=SamplesPage)
+@router.get("/samples", response_model=SamplesPage, responses=errors(404))
 async def list_samples(
     pool: PoolDep,
     principal: Reader,
@@ -147,7 +149,7 @@ async def list_samples(
     return SamplesPage(items=[_row(r) for r in rows], next=nxt)
 
 
-@router.get("/events", response_model=EventsPage)
+@router.get("/events", response_model=EventsPage, responses=errors(404))
 async def list_events(
     pool: PoolDep,
     principal: Reader,
@@ -182,7 +184,7 @@ async def list_events(
     return EventsPage(items=[_row(r) for r in rows], next=nxt)
 
 
-@track_router.get("/{drone_id}/track")
+@track_router.get("/{drone_id:int}/track", responses=errors(404))
 async def drone_track(
     pool: PoolDep,
     principal: Reader,

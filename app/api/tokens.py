@@ -92,7 +92,7 @@ def _visible(scope: frozenset[str] | None, communities: list[str] | None) -> boo
     return scope is None or (communities is not None and set(communities) <= scope)
 
 
-@router.get("/{token_id}", response_model=TokenOut, responses=errors(403, 404))
+@router.get("/{token_id:int}", response_model=TokenOut, responses=errors(403, 404))
 async def get_token(pool: PoolDep, principal: TokenAdmin, token_id: TokenId) -> TokenOut:
     """One token (never its secret): where ``POST /tokens`` points its ``Location``."""
     async with pool.acquire() as conn:
@@ -102,7 +102,7 @@ async def get_token(pool: PoolDep, principal: TokenAdmin, token_id: TokenId) -> 
     return TokenOut(**dict(row))
 
 
-@router.delete("/{token_id}", status_code=204, responses=errors(403, 404))
+@router.delete("/{token_id:int}", status_code=204, responses=errors(403, 404))
 async def revoke_token(
     pool: PoolDep, principal: TokenAdmin, token_id: TokenId, guard: AuthGuardDep
 ) -> None:

@@ -202,7 +202,11 @@ async def test_chunked_body_over_the_limit_without_content_length_is_413(
         ("PATCH", "/grids", "GET"),
         ("DELETE", "/drones", "GET, POST"),
         ("PUT", "/geofences/ceiling", None),  # allowed: not a 405
-        ("POST", "/geofences/ceiling", "DELETE, GET, PUT"),  # /geofences/{code} matches too
+        ("POST", "/geofences/ceiling", "GET, PUT"),
+        ("DELETE", "/geofences/ceiling", "GET, PUT"),  # not a zone code: /geofences/{code} does not match
+        ("GET", "/grids/import", "POST"),
+        ("GET", "/missions/plan", "POST"),
+        ("DELETE", "/tokens/me", "GET"),
         ("PUT", "/tokens/1", "DELETE, GET"),
     ],
 )
