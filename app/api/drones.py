@@ -180,7 +180,7 @@ async def register_drone(
     values = {
         "name": body.name,
         "kind": body.kind,
-        "endpoint": body.endpoint,
+        "endpoint": await drone_links.canonical_endpoint(body.endpoint),
         "sysid": body.sysid,
         "signing_key": bytes.fromhex(body.signing_key) if body.signing_key else None,
         "community_code": body.community_code,
@@ -189,7 +189,6 @@ async def register_drone(
         "home_alt_m": body.home.alt_m,
         "capabilities": body.capabilities.model_dump(),
     }
-    values["endpoint"] = await drone_links.canonical_endpoint(body.endpoint)
     async with pool.acquire() as conn, conn.transaction():
         row = await _write(conn, repo.insert, values)
         assert row is not None
