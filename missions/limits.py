@@ -202,10 +202,9 @@ def _lanes(areas: Sequence[BaseGeometry], swath_m: float, angle_deg: float | Non
     width across a forced sweep direction) over the swath, at most what the planner lays out."""
     if not math.isfinite(swath_m) or swath_m <= 0.0:
         raise ValueError(f"swath_m must be finite and > 0, got {swath_m!r}")
-    frame = LocalFrame.for_geometry(shapely.union_all(list(areas)))
     total = 0
-    for area in areas:
-        for part in shapely.get_parts(frame.to_local(area)):
+    for area in areas:  # each in its own frame: no union of possibly large inputs
+        for part in shapely.get_parts(LocalFrame.for_geometry(area).to_local(area)):
             total += math.floor(LANE_SHARE * _width_m(part, angle_deg) / swath_m)
     return max(1, total)
 

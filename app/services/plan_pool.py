@@ -209,11 +209,15 @@ class PlanPool:
             worker.reader = None
             healthy = True
         except TimeoutError:
+            log.warning("plan over its %g s budget: worker %s killed", self.timeout_s, worker.process.pid)
             raise PlanTimeExceeded(
                 f"the plan took longer than its budget of {self.timeout_s:g} s and was stopped; "
                 "ask for less work (fewer grids, a wider swath or a larger audible radius)",
                 details=[{"field": "body", "problem": "time budget exceeded", "limit_s": self.timeout_s}],
             ) from None
+        except asyncio.CancelledError:
+            log.info("plan cancelled (its client left, or the service stops): worker %s killed", worker.process.pid)
+            raise
         except (EOFError, OSError) as exc:
             if self._stopping:
                 raise PlanningUnavailable(

@@ -207,6 +207,34 @@ async def test_full_pool_answers_503_and_a_disconnected_clients_plan_is_cancelle
         assert r.json()["ok"] is True
 
 
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state, ppid, ...), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
 @pytest.fixture
 def loaded_server(database_dsn: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     proc, base = start_server(database_dsn, tmp_path, queue_size=2)
@@ -225,10 +253,17 @@ async def test_sigterm_under_planning_load_exits_promptly(
         slow = [asyncio.create_task(http.post("/missions/plan", json=SLOW, headers=headers)) for _ in range(3)]
         await asyncio.sleep(1.0)  # all three admitted before the probe, so it cannot take a place
         await until_busy(http, headers)  # one running, two queued
+        helpers = descendants(proc.pid)  # the forkserver and the planning worker
+        assert len(helpers) >= 2
         proc.send_signal(signal.SIGTERM)
         answers = await asyncio.gather(*slow, return_exceptions=True)
     code = await asyncio.to_thread(proc.wait, 10)  # TimeoutExpired if it hangs
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
+    for _ in range(100):  # no planning process outlives the service
+        if not any(alive(pid) for pid in helpers):
+            break
+        await asyncio.sleep(0.05)
+    assert not [pid for pid in helpers if alive(pid)]
     for answer in answers:  # answered (503: planning stopped), or the connection closed
         if isinstance(answer, httpx.Response):
             assert answer.status_code == 503, answer.text
