@@ -29,6 +29,7 @@ import logging
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import time
 from collections import deque
@@ -85,13 +86,23 @@ def _worker_main(conn: Connection, nice: int) -> None:
         try:
             reply: tuple[str, Any] = ("ok", fn(*args))
         except Exception as exc:
-            reply = ("error", exc)
+            reply = ("error", _portable(exc))
         try:
             conn.send(reply)
         except (EOFError, OSError):
             return
         except Exception as exc:  # an unpicklable result or exception: say what it was
             conn.send(("error", RuntimeError(f"planning worker could not send its result: {exc!r}")))
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else its message in a plain ValueError (the planners'
+    refusal of bad parameters) or RuntimeError: the service must not fail to read the reply."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return (ValueError if isinstance(exc, ValueError) else RuntimeError)(str(exc))
+    return exc
 
 
 @dataclass(slots=True, eq=False)  # compared and hashed by identity

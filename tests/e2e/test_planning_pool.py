@@ -69,6 +69,17 @@ async def test_a_plan_over_its_time_budget_is_stopped_and_the_worker_replaced() 
         await pool.close()
 
 
+async def test_a_planners_refusal_comes_back_to_the_caller_and_the_worker_stays() -> None:
+    pool = PlanPool(workers=1, queue_size=0, timeout_s=30.0, nice=0)
+    await pool.start()
+    try:
+        with pytest.raises(ValueError, match="unknown plan kind 'hover'"):
+            await pool.run(run_job, PlanJob("hover", (), (HOME["lon_deg"], HOME["lat_deg"]), {}))
+        assert (await pool.run(run_job, job(FAST))).ok
+    finally:
+        await pool.close()
+
+
 async def test_a_cancelled_caller_frees_its_worker_and_a_queued_one_leaves_the_queue() -> None:
     pool = PlanPool(workers=1, queue_size=1, timeout_s=300.0, nice=0)
     await pool.start()
