@@ -315,6 +315,7 @@ def test_statustext_warnings_fold_numbers_and_expire_after_the_hold() -> None:
     det = AutopilotMessageDetector()
     feed.position(det, HOME_LAT_DEG, HOME_LON_DEG)
     assert feed.send(det, "STATUSTEXT", severity=6, text="Mission: 3 WP") is None  # INFO: not an alert
+    assert feed.send(det, "STATUSTEXT", severity=2, text="PreArm: Need Position Estimate") is None
     first = feed.send(det, "STATUSTEXT", severity=2, text="Battery 1 is low 14.21V used 4100 mAh")
     second = feed.send(det, "STATUSTEXT", severity=2, text="Battery 1 is low 14.05V used 4200 mAh")
     assert keys(first) == keys(second) == [text_key("Battery 1 is low #V used # mAh")]
@@ -335,5 +336,7 @@ def test_mission_stalled_when_the_item_does_not_change_in_auto() -> None:
     assert stalled is not None and stalled.findings[0].evidence["stalled_s"] == 31.0
     feed.send(det, "MISSION_CURRENT", seq=5, total=20, mission_state=3, mission_mode=1)
     assert keys(feed.position(det, HOME_LAT_DEG, HOME_LON_DEG)) == []
+    feed.send(det, "MISSION_CURRENT", seq=20, total=21, mission_state=5, mission_mode=1)  # complete
+    assert keys(feed.position(det, HOME_LAT_DEG, HOME_LON_DEG, advance_ms=60_000)) == []
     feed.heartbeat(det, "LOITER")
     assert keys(feed.position(det, HOME_LAT_DEG, HOME_LON_DEG, advance_ms=60_000)) == []

@@ -2,7 +2,8 @@
 
 Measured on the vehicle clock from MISSION_CURRENT (and positions, so the clock keeps moving
 between MISSION_CURRENTs). Counting starts when AUTO starts; leaving AUTO or the next item
-clears it. A long NAV_LOITER_TIME or a broadcast hover longer than ``stall_s`` would trip it,
+clears it, and so does MISSION_CURRENT reporting the mission complete (ArduCopter holds position in
+AUTO after a last item that is not RTL or LAND). A long NAV_LOITER_TIME or a broadcast hover longer than ``stall_s`` would trip it,
 so ``stall_s`` should exceed the longest planned hover.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 
 from app.link.codec import MavMessage
+from app.link.constants import MissionState
 from app.telemetry.detectors.base import AlertType, Detector, Finding, Severity, Verdict, rounded
 from app.telemetry.detectors.context import DroneView
 
@@ -27,7 +29,8 @@ class MissionStallDetector(Detector):
             return None
         t = view.tracker
         now_s = view.vehicle_s
-        if t.mode != "AUTO" or not t.armed or t.mission_seq is None or not math.isfinite(now_s):
+        finished = t.mission_state == MissionState.COMPLETE  # holding after the last item is not a stall
+        if t.mode != "AUTO" or not t.armed or t.mission_seq is None or finished or not math.isfinite(now_s):
             self._seq = self._since_s = None
             return self.none_hold({"mode": t.mode})
         if t.mission_seq != self._seq or self._since_s is None or now_s < self._since_s:

@@ -3,6 +3,7 @@
 One alert per distinct text: digits are folded (``Battery 1 is low 14.21V`` and ``... 14.05V`` are
 one condition), and the alert holds until ``statustext_hold_s`` of vehicle time pass without the
 text repeating. EMERGENCY, ALERT and CRITICAL are critical alerts; ERROR and WARNING warnings.
+Pre-arm and arming refusals (``PreArm:``, ``Arm:``) are not alerts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ MAV_SEVERITY_CRITICAL = 2
 _SEVERITY_NAMES = ("EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 KEY_MAX_CHARS = 200
+ARMING_FEEDBACK_PREFIXES = ("PreArm:", "Arm:")
+"""Pre-arm and arming refusals are CRITICAL on ArduPilot and repeat every 30 s on the ground; they are
+the answer to an arm command (the API reports them with the refusal), not an alert."""
 
 
 def text_key(text: str) -> str:
@@ -42,7 +46,7 @@ class AutopilotMessageDetector(Detector):
                 return None
             text = msg.get_str("text")
             key = text_key(text)
-            if not key:
+            if not key or text.startswith(ARMING_FEEDBACK_PREFIXES):
                 return None
             repeats = self._repeats.get(key, 0) + 1
             self._repeats[key] = repeats
