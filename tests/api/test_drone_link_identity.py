@@ -8,6 +8,7 @@ simulated vehicle on 127.0.0.1 and a real PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,12 +25,14 @@ from tests.api.test_grids import LAT0, LON0, collection, grid, square
 from tests.conftest import auth, wipe_district
 from tests.link.test_transport import free_udp_port
 
-SYSID = 17
+_SYSIDS = itertools.count(101)
+"""Each vehicle its own system id: the session's link manager keeps links of drones that
+wipe_district removed, and a reused ephemeral port with a reused sysid would meet one of them."""
 
 
 @pytest.fixture
 async def vehicle() -> AsyncIterator[SimVehicle]:
-    sim = SimVehicle(VehicleConfig(sysid=SYSID, port=0, home_lon_deg=LON0, home_lat_deg=LAT0))
+    sim = SimVehicle(VehicleConfig(sysid=next(_SYSIDS), port=0, home_lon_deg=LON0, home_lat_deg=LAT0))
     await sim.start()
     try:
         yield sim
@@ -88,13 +91,13 @@ async def test_another_communitys_drone_under_any_spelling_is_409_naming_nothing
     client: httpx.AsyncClient, tokens: dict[str, dict[str, str]], vehicle: SimVehicle
 ) -> None:
     victim_body = drone(
-        "victim-c1", endpoint=f"udpout:127.0.0.1:{vehicle.port}", sysid=SYSID, community_code="C1"
+        "victim-c1", endpoint=f"udpout:127.0.0.1:{vehicle.port}", sysid=vehicle.sysid, community_code="C1"
     )
     r = await client.post("/drones", json=victim_body, headers=tokens["C1"])
     assert r.status_code == 201, r.text
     victim = r.json()
     for i, spelling in enumerate(spellings(vehicle.port)):
-        body = drone(f"thief-{i}", endpoint=spelling, sysid=SYSID, community_code="C2")
+        body = drone(f"thief-{i}", endpoint=spelling, sysid=vehicle.sysid, community_code="C2")
         r = await client.post("/drones", json=body, headers=tokens["C2"])
         assert r.status_code == 409, (spelling, r.text)
         error = r.json()
@@ -111,7 +114,9 @@ async def test_another_communitys_drone_under_any_spelling_is_409_naming_nothing
 async def test_a_drone_registered_with_any_spelling_is_stored_canonical_and_links(
     client: httpx.AsyncClient, tokens: dict[str, dict[str, str]], vehicle: SimVehicle
 ) -> None:
-    body = drone("sim", endpoint=f"UDPOUT:LOCALHOST:0{vehicle.port}", sysid=SYSID, community_code="C1")
+    body = drone(
+        "sim", endpoint=f"UDPOUT:LOCALHOST:0{vehicle.port}", sysid=vehicle.sysid, community_code="C1"
+    )
     r = await client.post("/drones", json=body, headers=tokens["C1"])
     assert r.status_code == 201, r.text
     assert r.json()["endpoint"] == f"udpout:127.0.0.1:{vehicle.port}"
@@ -166,9 +171,13 @@ async def test_an_endpoint_that_cannot_be_opened_is_422_and_writes_nothing(
 async def test_patch_cannot_move_onto_another_drones_link_and_a_failed_patch_keeps_the_old_link(
     client: httpx.AsyncClient, tokens: dict[str, dict[str, str]], vehicle: SimVehicle
 ) -> None:
-    victim = drone("victim", endpoint=f"udpout:127.0.0.1:{vehicle.port}", sysid=SYSID, community_code="C1")
+    victim = drone(
+        "victim", endpoint=f"udpout:127.0.0.1:{vehicle.port}", sysid=vehicle.sysid, community_code="C1"
+    )
     assert (await client.post("/drones", json=victim, headers=tokens["C1"])).status_code == 201
-    own = drone("own", endpoint=f"udpout:127.0.0.1:{vehicle.port + 1}", sysid=SYSID, community_code="C2")
+    own = drone(
+        "own", endpoint=f"udpout:127.0.0.1:{vehicle.port + 1}", sysid=vehicle.sysid, community_code="C2"
+    )
     r = await client.post("/drones", json=own, headers=tokens["C2"])
     own_id = r.json()["id"]
     r = await client.patch(
