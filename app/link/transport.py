@@ -160,12 +160,15 @@ def _parse_host(text: str, value: str) -> str:
 
 
 def canonical_ip(text: str) -> str:
-    """An IP address in one spelling; ValueError when ``text`` is not an IP address."""
-    addr_text, pct, scope = text.partition("%")
+    """An IP address in one spelling; ValueError when ``text`` is not an IP address. A zone
+    (``%eth0``) is kept only where it means something, on an IPv6 link-local address."""
+    addr_text, _, scope = text.partition("%")
     addr = ipaddress.ip_address(addr_text)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return str(addr.ipv4_mapped)
-    return f"{addr}{pct}{scope}"
+    if scope and addr.is_link_local and isinstance(addr, ipaddress.IPv6Address):
+        return f"{addr}%{scope}"
+    return str(addr)
 
 
 async def resolve_endpoint(endpoint: str | Endpoint, *, timeout_s: float = _RESOLVE_TIMEOUT_S) -> Endpoint:

@@ -238,6 +238,7 @@ async def test_stored_duplicates_are_canonicalised_at_start_and_the_later_one_bl
         "udpout:10.0.0.5:14550",
         "tcp:127.0.0.1:5760",
         "tcp:[2001:db8::1]:5760",
+        "udpout:[fe80::1%eth0]:14550",
         "serial:/dev/ttyUSB0:57600",
     ],
 )
@@ -256,6 +257,8 @@ async def test_sql_link_key_agrees_with_the_transport(pool: asyncpg.Pool, text: 
         ("udpout:[::FFFF:7f00:1]:14701", "udpout:127.0.0.1:14701"),
         ("udpout:[0:0:0:0:0:0:0:1]:14701", "udpout:[::1]:14701"),
         ("udp:0:14550", "udpin:0.0.0.0:14550"),
+        ("udpout:[::1%lo]:14701", "udpout:[::1]:14701"),
+        ("udpout:[FE80::0001%eth0]:14701", "udpout:[fe80::1%eth0]:14701"),
         ("Tcp:Drone-7.Example.:5760", "tcp:drone-7.example:5760"),
     ],
 )
