@@ -208,6 +208,8 @@ class DetectorRunner:
             )
             for r in drones
         }
+        for drone_id in [d for d in self._open if d not in self._drones]:
+            del self._open[drone_id]  # deleted drones: their alerts went with them
         for key in list(self._runs):
             info = self._drones.get(int(key))
             if info is None:
@@ -270,7 +272,11 @@ class DetectorRunner:
         with contextlib.suppress(UnknownDrone):
             view.commanded = self.manager.vehicle(drone_key).commands.commanded_mode
         for detector in run.detectors:
-            verdict = detector.on_message(view, msg)
+            try:
+                verdict = detector.on_message(view, msg)
+            except Exception:  # one detector's bug must not silence the others
+                log.exception("drone %s: %s failed on %s", drone_key, type(detector).__name__, msg.name)
+                continue
             if verdict is not None:
                 self._apply(view, verdict)
 
@@ -377,9 +383,13 @@ class DetectorRunner:
                 elif write.clear is not None and write.at is not None:
                     await self.alerts.clear(write.clear, at=write.at, evidence=write.evidence or {})
                 return
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("alert write failed (try %d of %d): %s", attempt, _WRITE_ATTEMPTS, exc)
                 await asyncio.sleep(_WRITE_RETRY_S * attempt)
+            except asyncpg.PostgresError as exc:
+                # Not transient (the drone was deleted meanwhile, a constraint): retrying cannot help.
+                log.warning("alert change dropped: %s: %s", exc, write)
+                return
         log.error("alert change lost after %d tries: %s", _WRITE_ATTEMPTS, write)
 
     async def _tick_loop(self) -> None:
