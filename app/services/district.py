@@ -123,11 +123,28 @@ async def import_grids(
             if r["code"] not in imported_codes
         ]
     overlaps = await asyncio.to_thread(find_overlaps, [*features, *others])
-    relevant = tuple(o for o in overlaps if o.code_a in imported_codes or o.code_b in imported_codes)
+    relevant = tuple(
+        _masked(o, stored, principal)
+        for o in overlaps
+        if o.code_a in imported_codes or o.code_b in imported_codes
+    )
     created = len(imported_codes - existing)
     return ImportReport(
         imported=len(features), created=created, updated=len(features) - created, overlaps=relevant
     )
+
+
+HIDDEN_GRID = "(a grid outside this token's scope)"
+
+
+def _masked(overlap: Overlap, stored: dict[str, str], principal: Principal) -> Overlap:
+    """The overlap as the caller may see it: a stored grid of a community outside its scope is
+    reported (the overlap is real) but not named."""
+
+    def shown(code: str) -> str:
+        return code if code not in stored or principal.sees_community(stored[code]) else HIDDEN_GRID
+
+    return Overlap(shown(overlap.code_a), shown(overlap.code_b), overlap.area_m2)
 
 
 def _check_consistent(features: Sequence[GridFeature]) -> None:

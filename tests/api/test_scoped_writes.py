@@ -152,3 +152,16 @@ async def test_two_names_for_one_street_or_community_in_one_document_are_422(
         (1, "street_name"),
         (1, "community_name"),
     ]
+
+
+async def test_an_overlap_with_another_communitys_grid_is_reported_without_naming_it(
+    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+) -> None:
+    over_g2 = grid("G1B", square(LON0 + 0.004, LAT0, 0.001))  # inside C2's grid G2
+    r = await client.post("/grids/import", json=collection(over_g2), headers=tokens["C1"])
+    assert r.status_code == 200, r.text
+    overlaps = r.json()["overlaps"]
+    assert [(o["code_a"], o["code_b"]) for o in overlaps] == [("G1B", "(a grid outside this token's scope)")]
+    assert overlaps[0]["area_m2"] > 0 and "G2" not in r.text
+    r = await client.post("/grids/import", json=collection(over_g2), headers=tokens["admin"])
+    assert [(o["code_a"], o["code_b"]) for o in r.json()["overlaps"]] == [("G1B", "G2")]
