@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
 
 from app.api.deps import FlightPlanner, Reader
 from app.api.grids import CODE_PATTERN
@@ -67,6 +68,62 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+class FlightRef(BaseModel):
+    upload_id: int | None
+    mission_id: int | None
+    sortie: int | None
+
+
+class PositionOut(BaseModel):
+    lat_deg: float
+    lon_deg: float
+    alt_rel_m: float | None
+
+
+class AckOut(BaseModel):
+    at: datetime
+    by: str = Field(description="Name of the token that acknowledged")
+    by_token_id: int | None
+
+
+class AlertOut(BaseModel):
+    id: int
+    type: AlertType
+    condition_key: str = Field(description="Which condition of the type: a zone, a text; empty when only one")
+    severity: Severity
+    state: Literal["open", "cleared"]
+    message: str
+    drone_id: int
+    flight: FlightRef = Field(description="The drone's latest verified upload when the alert opened")
+    grid_code: str | None
+    community_code: str | None
+    position: PositionOut | None
+    evidence: dict[str, Any] = Field(description="The values that tripped it; see docs/alerts.md")
+    clear_evidence: dict[str, Any] | None = Field(description="The values when it cleared")
+    opened_at: datetime
+    updated_at: datetime
+    update_count: int
+    cleared_at: datetime | None
+    ack: AckOut | None
+
+
+class CountOut(BaseModel):
+    code: str | None = Field(
+        description="Grid or community code; null for alerts outside every grid and community"
+    )
+    total: int
+    open: int
+    open_unacked: int
+    open_critical: int
+    open_warning: int
+    open_info: int
+
+
+class CountsOut(BaseModel):
+    by: Literal["grid", "community"]
+    counts: list[CountOut]
+
+
 Grid = Annotated[str | None, Query(pattern=CODE_PATTERN, description="Grid code")]
 Community = Annotated[str | None, Query(pattern=CODE_PATTERN, description="Community code")]
 DroneFilter = Annotated[int | None, Query(ge=1, le=2**62)]
@@ -80,7 +137,7 @@ Since = Annotated[
 Until = Annotated[datetime | None, Query(alias="to", description="Opened before (ISO 8601; no zone: UTC)")]
 
 
-@router.get("", responses=errors(403))
+@router.get("", response_model=list[AlertOut], responses=errors(403))
 async def list_alerts(
     request: Request,
     principal: Reader,
@@ -101,7 +158,7 @@ async def list_alerts(
     return await _service(request).search(f, limit=limit, before_id=before_id, principal=principal)
 
 
-@router.get("/counts", responses=errors(403))
+@router.get("/counts", response_model=CountsOut, responses=errors(403))
 async def alert_counts(
     request: Request,
     principal: Reader,
