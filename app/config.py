@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=10, ge=1)
+    embedded_watch_interval_s: float = Field(
+        default=1.0, gt=0, le=3600, description="How often a dead embedded PostgreSQL is looked for"
+    )
     max_body_bytes: int = Field(default=20_000_000, ge=1024)
     log_json: bool = False
     load_sample_district: bool = False
