@@ -184,6 +184,13 @@ async def test_patch_cannot_move_onto_another_drones_link_and_a_failed_patch_kee
         f"/drones/{own_id}", json={"endpoint": f"udpout:127.1:{vehicle.port}"}, headers=tokens["C2"]
     )
     assert r.status_code == 409 and "victim" not in r.text
+    same_link = drone(
+        "same link", endpoint=f"udpout:localhost:{vehicle.port}", sysid=200, community_code="C2"
+    )
+    r = await client.post("/drones", json=same_link, headers=tokens["C2"])
+    assert r.status_code == 201  # another system id on the same link is another vehicle
+    r = await client.patch(f"/drones/{r.json()['id']}", json={"sysid": vehicle.sysid}, headers=tokens["C2"])
+    assert r.status_code == 409 and "victim" not in r.text
     r = await client.patch(f"/drones/{own_id}", json={"endpoint": "udpin:192.0.2.1:9"}, headers=tokens["C2"])
     assert r.status_code == 422
     r = await client.get(f"/drones/{own_id}", headers=tokens["C2"])
