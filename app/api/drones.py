@@ -40,8 +40,21 @@ def check_signing_key(v: str) -> str:
     return v
 
 
-Endpoint = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_endpoint)]
-SigningKeyHex = Annotated[str, AfterValidator(check_signing_key)]
+Endpoint = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        # The schema's statement of parse_endpoint's forms; the validator names the problem.
+        json_schema_extra={
+            "pattern": r"^(udpin|udpout|udp|tcp):(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):[0-9]{1,5}$|^serial:.+:[0-9]+$"
+        },
+    ),
+    AfterValidator(check_endpoint),
+]
+SigningKeyHex = Annotated[
+    str, Field(json_schema_extra={"pattern": "^[0-9A-Fa-f]{64}$"}), AfterValidator(check_signing_key)
+]
 
 
 class Strict(BaseModel):

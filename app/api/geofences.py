@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import DistrictAdmin, PoolDep, Reader
+from app.api.geojson_schema import ZONE_FEATURE, collection
 from app.api.grids import CodePath, CrsQuery, ImportOut, import_out
 from app.api.guard import CheckedRoute
-from app.api.paths import RESERVED_SEGMENTS
+from app.api.paths import UNADDRESSABLE_CODES
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.db.repos import district as repo
 from app.errors import NotFound, ValidationFailed
@@ -19,9 +20,6 @@ from app.services import district
 from geofences.model import ZoneKind
 
 router = APIRouter(prefix="/geofences", tags=["geofences"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
-
-UNADDRESSABLE_CODES = frozenset({*RESERVED_SEGMENTS, ".", ".."})
-"""Zone codes whose URL /geofences/{code} would not reach the zone (a route, or a dot segment)."""
 
 
 def _check_addressable(code: str) -> None:
@@ -36,7 +34,10 @@ def _check_addressable(code: str) -> None:
 
 FeatureBody = Annotated[
     dict[str, Any],
-    Body(description="GeoJSON Feature: Polygon/MultiPolygon, or Point with properties.radius_m for a circle"),
+    Body(
+        description="GeoJSON Feature: Polygon/MultiPolygon, or Point with properties.radius_m for a circle",
+        json_schema_extra=ZONE_FEATURE,
+    ),
 ]
 
 
@@ -44,7 +45,10 @@ FeatureBody = Annotated[
 async def import_zones(
     pool: PoolDep,
     principal: DistrictAdmin,
-    doc: Annotated[dict[str, Any], Body(description="GeoJSON FeatureCollection of zones")],
+    doc: Annotated[
+        dict[str, Any],
+        Body(description="GeoJSON FeatureCollection of zones", json_schema_extra=collection(ZONE_FEATURE)),
+    ],
     crs: CrsQuery = None,
 ) -> ImportOut:
     """Upsert every zone of the document, or none if any feature is bad."""

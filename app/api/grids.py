@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel
 
 from app.api.deps import DistrictAdmin, PoolDep, Reader
+from app.api.geojson_schema import GRID_FEATURE, collection
 from app.api.guard import CheckedRoute
 from app.api.paths import RESERVED_SEGMENTS
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
@@ -71,7 +72,13 @@ CrsQuery = Annotated[
 async def import_grids(
     pool: PoolDep,
     principal: DistrictAdmin,
-    doc: Annotated[dict[str, Any], Body(description="GeoJSON FeatureCollection of grid polygons")],
+    doc: Annotated[
+        dict[str, Any],
+        Body(
+            description="GeoJSON FeatureCollection of grid polygons",
+            json_schema_extra=collection(GRID_FEATURE),
+        ),
+    ],
     crs: CrsQuery = None,
 ) -> ImportOut:
     """Upsert every grid of the document, or none if any feature is bad (422 lists every problem)."""

@@ -92,6 +92,7 @@ class PlanRequest(Strict):
     grid_codes: list[GridCode] = Field(
         min_length=1,
         max_length=100,
+        json_schema_extra={"uniqueItems": True},
         description="The grids the work lies in (field kinds: every site in one)",
     )
     drone_id: int | None = Field(

@@ -15,6 +15,9 @@ from starlette.convertors import Convertor, register_url_convertor
 RESERVED_SEGMENTS = ("import", "ceiling")
 """Fixed segments beside a ``{code}`` parameter: /grids/import, /geofences/import, /geofences/ceiling."""
 
+UNADDRESSABLE_CODES = frozenset({*RESERVED_SEGMENTS, ".", ".."})
+"""Codes whose URL would not reach the resource: a fixed segment, or a dot segment clients resolve."""
+
 
 class CodeConvertor(Convertor[str]):
     regex = "(?!(?:" + "|".join(RESERVED_SEGMENTS) + ")(?:/|$))[^/]+"
