@@ -159,9 +159,9 @@ async def district(pool: asyncpg.Pool, role_tokens: dict[str, str], client: http
     return role_tokens["viewer"]
 
 
-@pytest.fixture
-def busy_server(database_dsn: str, tmp_path: Path) -> Iterator[str]:
-    proc, base = start_server(database_dsn, tmp_path, queue_size=0)
+@pytest.fixture(scope="module")
+def busy_server(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, base = start_server(database_dsn, tmp_path_factory.mktemp("busy"), queue_size=0)
     try:
         yield base
     finally:
