@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import FlightPlanner, Reader
 from app.api.grids import CODE_PATTERN
-from app.api.guard import CheckedRoute
+from app.api.guard import CheckedRoute, UtcInstant
 from app.api.responses import TOKEN_ROUTES, errors
 from app.db.repos.alerts import AlertFilter
 from app.errors import ValidationFailed
@@ -132,9 +132,9 @@ Severities = Annotated[list[Severity] | None, Query(alias="severity", descriptio
 State = Annotated[Literal["open", "cleared"] | None, Query()]
 Acked = Annotated[bool | None, Query(description="true: acknowledged only; false: not yet")]
 Since = Annotated[
-    datetime | None, Query(alias="from", description="Opened at or after (ISO 8601; no zone: UTC)")
+    UtcInstant | None, Query(alias="from", description="Opened at or after (ISO 8601; no zone: UTC)")
 ]
-Until = Annotated[datetime | None, Query(alias="to", description="Opened before (ISO 8601; no zone: UTC)")]
+Until = Annotated[UtcInstant | None, Query(alias="to", description="Opened before (ISO 8601; no zone: UTC)")]
 
 
 @router.get("", response_model=list[AlertOut], responses=errors(403))

@@ -15,10 +15,12 @@ import email.message
 import json
 import re
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import AfterValidator
 
 from app.errors import ValidationFailed
 
@@ -28,6 +30,9 @@ MAX_JSON_DEPTH = 64
 """Deepest nesting accepted in a body; GeoJSON needs about 8 (collection, feature, rings, points)."""
 
 MAX_PROBLEMS = 20
+
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -73,6 +78,27 @@ def _walk(value: Any, field: str) -> Iterator[tuple[str, str]]:
                 stack.append((sub, sub_path, depth + 1))
         elif isinstance(item, list):
             stack.extend((sub, f"{path}.{i}", depth + 1) for i, sub in reversed(list(enumerate(item))))
+
+
+def utc_instant(value: datetime) -> datetime:
+    """The instant in UTC (naive means UTC), between 1970 and 9000.
+
+    Python's datetime ends at years 1 and 9999, so 0001-01-01T00:00+14:00 cannot even be converted
+    to UTC, and a default range reaching back from year 1 overflows: both were 500s. Within these
+    bounds every later step (a default range, PostgreSQL's timestamptz) holds the value.
+    """
+    problem = f"must be from {EARLIEST_INSTANT.date()} to before {LATEST_INSTANT.date()} (UTC)"
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(problem) from None
+    if not EARLIEST_INSTANT <= utc < LATEST_INSTANT:
+        raise ValueError(problem)
+    return utc
+
+
+UtcInstant = Annotated[datetime, AfterValidator(utc_instant)]
+"""A datetime query parameter or field: 422 naming it when out of range, never an overflow."""
 
 
 def _reject(problems: list[tuple[str, str]]) -> ValidationFailed:

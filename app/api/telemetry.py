@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from app.api.deps import PoolDep, Reader, SettingsDep
 from app.api.drones import DroneId, load_visible
-from app.api.guard import CheckedRoute
+from app.api.guard import CheckedRoute, UtcInstant
 from app.api.responses import TOKEN_ROUTES, errors
 from app.auth import Principal
 from app.db.conn import Conn
@@ -27,7 +27,9 @@ from app.errors import NotFound, ValidationFailed
 from app.telemetry.track import simplify_track
 
 router = APIRouter(prefix="/telemetry", tags=["telemetry"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
-track_router = APIRouter(prefix="/drones", tags=["telemetry"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
+track_router = APIRouter(
+    prefix="/drones", tags=["telemetry"], route_class=CheckedRoute, responses=TOKEN_ROUTES
+)
 
 MAX_PAGE = 10_000
 MAX_TRACK_ROWS = 200_000
@@ -35,13 +37,13 @@ MAX_TRACK_ROWS = 200_000
 DEFAULT_RANGE = timedelta(hours=1)
 
 FromQuery = Annotated[
-    datetime | None,
+    UtcInstant | None,
     Query(
         alias="from", description="Start of the range, inclusive (ISO 8601; default: one hour before `to`)"
     ),
 ]
 ToQuery = Annotated[
-    datetime | None, Query(alias="to", description="End of the range, exclusive (default: now)")
+    UtcInstant | None, Query(alias="to", description="End of the range, exclusive (default: now)")
 ]
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page")]
 AfterQuery = Annotated[

@@ -355,3 +355,21 @@ async def test_chunked_body_over_the_limit_is_413_over_a_real_server(
         assert r.request.headers.get("transfer-encoding") == "chunked"
         assert_rejected(r, 413, "body_too_large")
         assert (await c.get("/grids", headers=admin)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/alerts?from=0001-01-01T00:00:00%2B14:00", "query.from"),
+        ("/alerts?to=9999-12-31T23:59:59-14:00", "query.to"),
+        ("/alerts/counts?from=1969-12-31T23:59:59Z", "query.from"),
+        ("/telemetry/samples?to=9999-12-31T23:59:59-14:00", "query.to"),
+        ("/telemetry/events?to=0001-01-01T00:30:00Z", "query.to"),
+        ("/drones/1/track?from=0001-01-01T00:00:00%2B14:00", "query.from"),
+    ],
+)
+async def test_datetime_beyond_what_utc_and_postgresql_hold_is_422(
+    client: httpx.AsyncClient, admin: dict[str, str], url: str, field: str
+) -> None:
+    r = await client.get(url, headers=admin)
+    assert_rejected(r, 422, "validation_failed", field)
