@@ -272,8 +272,9 @@ class TelemetryIngest:
         if self.spool.append(samples, events):
             self.stats.batches_spooled += 1
 
-    async def _write(self, samples: list[Sample], events: list[Event]) -> None:
-        """One idempotent transaction; rows past retention are counted and skipped."""
+    async def _write(self, samples: list[Sample], events: list[Event], *, live: bool = True) -> None:
+        """One idempotent transaction; rows past retention are counted and skipped. Only live
+        batches feed the latency figures (a replayed one waited out an outage)."""
         cutoff = self.partitions.cutoff()
         if samples and min(s.time for s in samples) < cutoff:
             kept = [s for s in samples if s.time >= cutoff]
@@ -300,7 +301,8 @@ class TelemetryIngest:
         self.stats.samples_stored += new_samples
         self.stats.samples_duplicate += len(samples) - new_samples
         self.stats.events_stored += new_events
-        self._record_latency(samples)
+        if live:
+            self._record_latency(samples)
 
     def _record_latency(self, samples: list[Sample]) -> None:
         if not samples:
@@ -335,7 +337,7 @@ class TelemetryIngest:
         self.spool.seal()
         for path in self.spool.sealed_segments():
             for samples, events in self.spool.read_segment(path):
-                await self._write(samples, events)
+                await self._write(samples, events, live=False)
                 self.stats.batches_replayed += 1
             self.spool.remove(path)
 
