@@ -16,10 +16,10 @@ import asyncpg
 
 from app.db.conn import Conn
 from app.db.repos import drones as repo
-from app.errors import ValidationFailed
+from app.errors import Conflict, ValidationFailed
 from app.link.errors import LinkConflict, NotConnected
 from app.link.manager import LinkManager
-from app.link.transport import Endpoint, resolve_endpoint
+from app.link.transport import Endpoint, parse_endpoint, resolve_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,11 @@ async def open_link(linker: Linker | None, conn: Conn, drone_id: int) -> None:
     """(Re)link the drone as registered on ``conn``, inside the caller's transaction.
 
     An endpoint the link manager cannot open (a bind address that is not local, a port in use by
-    another program, a serial port without pyserial) raises a 422, so the transaction rolls back
-    and no drone is stored that would silently never link. A conflict with a link already open in
-    this process (a different signing key on a shared endpoint) stays best effort, logged.
+    another program, a serial port without pyserial) raises a 422, and a ``udpin`` port already open
+    under another bind address a 409, so the transaction rolls back and no drone is stored that
+    would silently never link. Other conflicts with links open in this process (a different signing
+    key on a shared endpoint) stay best effort, logged: the manager may still hold links of drones
+    removed behind its back, and the database, not the manager, decides who owns a link.
     """
     if linker is None:
         return
@@ -65,6 +67,15 @@ async def open_link(linker: Linker | None, conn: Conn, drone_id: int) -> None:
     except ValueError as exc:
         raise _endpoint_error(f"cannot be opened: {exc}") from None
     except LinkConflict as exc:
+        endpoint = parse_endpoint(cfg["endpoint"])
+        if endpoint.kind == "udpin" and any(
+            parse_endpoint(link.endpoint).link_key == endpoint.link_key and link.endpoint != str(endpoint)
+            for link in linker.manager.link_stats()
+        ):
+            raise Conflict(
+                f"endpoint: local port {endpoint.port} is already open under another bind address",
+                details=[{"field": "endpoint", "problem": "udpin port open under another bind address"}],
+            ) from None
         log.warning("drone %s: not linked: %s", drone_id, exc.message, extra={"drone_id": drone_id})
 
 

@@ -140,6 +140,9 @@ async def test_udpin_bind_forms_of_one_local_port_are_one_link(
     body = drone("other sysid", endpoint=f"udp:0:{port}", sysid=4)
     r = await client.post("/drones", json=body, headers=tokens["admin"])
     assert r.status_code == 201 and r.json()["endpoint"] == f"udpin:0.0.0.0:{port}"
+    body = drone("other bind address", endpoint=f"udpin:127.0.0.1:{port}", sysid=5)
+    r = await client.post("/drones", json=body, headers=tokens["admin"])
+    assert r.status_code == 409 and "already open under another bind address" in r.json()["message"]
 
 
 async def test_concurrent_registrations_of_one_link_store_exactly_one(
