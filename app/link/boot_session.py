@@ -6,9 +6,10 @@ its mission may be gone. The link cannot see a reboot directly, so ``BootClock``
 ``time_boot_ms`` that ArduPilot stamps on GLOBAL_POSITION_INT, ATTITUDE, SYSTEM_TIME and others:
 
 - the time since boot going back (by more than the spread between streams) is a new boot;
-- after a silence, a time since boot that advanced much less than the silence lasted (at the
-  vehicle's own clock rate, which is the speed-up for a simulator) is a new boot that has already
-  run past the old uptime;
+- after a silence (nothing heard, or no time-stamped sample while HEARTBEATs went on: a vehicle
+  that rebooted quickly streams nothing until asked), a time since boot that advanced much less
+  than the silence lasted (at the vehicle's own clock rate, which is the speed-up for a simulator)
+  is a new boot that has already run past the old uptime;
 - after a silence the session is *unconfirmed* until the next sample says which of the two it is.
 
 ``(drone, boot_id, time_boot_ms)`` is therefore a key that identifies one sample of one vehicle.
@@ -21,7 +22,7 @@ from typing import Final
 
 BACKSTEP_TOLERANCE_MS: Final = 1000
 """Streams are stamped when sampled, not when sent: a step back smaller than this is reordering."""
-RATE_WINDOW_S: Final = 5.0
+RATE_WINDOW_S: Final = 2.0
 """Wall time a session must be heard for before its clock rate is measured (1.0 is assumed before)."""
 GAP_TOLERANCE_S: Final = 1.0
 GAP_TOLERANCE_FRACTION: Final = 0.1
@@ -42,13 +43,16 @@ class BootChange:
 class BootClock:
     """The vehicle's time since boot and the boot session it belongs to (``boot_id``, from 1)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, gap_s: float = 3.0) -> None:
+        self.gap_s = gap_s
+        """Samples further apart than this are a silence (the link's online timeout)."""
         self.boot_id = 0
         self.time_boot_ms: int | None = None
         self.awaiting_sample = False
         """True after a silence until the next sample says whether the vehicle rebooted meanwhile."""
         self.last_change: BootChange | None = None
-        self._last_sample_s: float | None = None
+        self.last_sample_s: float | None = None
+        """Monotonic time the last time-since-boot sample was received."""
         self._session_start: tuple[float, int] | None = None
 
     @property
@@ -63,9 +67,9 @@ class BootClock:
     def rate(self, now_s: float) -> float:
         """Vehicle seconds per wall second in this session (the speed-up of a simulator)."""
         start = self._session_start
-        if start is None or self.time_boot_ms is None or self._last_sample_s is None:
+        if start is None or self.time_boot_ms is None or self.last_sample_s is None:
             return 1.0
-        window_s = self._last_sample_s - start[0]
+        window_s = self.last_sample_s - start[0]
         if window_s < RATE_WINDOW_S:
             return 1.0
         return max(0.0, (self.time_boot_ms - start[1]) / 1000.0 / window_s)
@@ -84,7 +88,7 @@ class BootClock:
         if change is not None or self._session_start is None:
             self._session_start = (now_s, time_boot_ms)
         self.time_boot_ms = time_boot_ms
-        self._last_sample_s = now_s
+        self.last_sample_s = now_s
         self.awaiting_sample = False
         return change
 
@@ -93,9 +97,11 @@ class BootClock:
             if last_ms > _UINT32_SPAN_MS - _WRAP_GUARD_MS and new_ms < _WRAP_GUARD_MS:
                 return None
             return f"time since boot went back from {last_ms / 1000:.1f} s to {new_ms / 1000:.1f} s"
-        if not self.awaiting_sample or self._last_sample_s is None:
+        if self.last_sample_s is None:
             return None
-        silence_s = now_s - self._last_sample_s
+        silence_s = now_s - self.last_sample_s
+        if not self.awaiting_sample and silence_s <= self.gap_s:
+            return None
         rate = self.rate(now_s)
         expected_ms = silence_s * rate * 1000.0
         tolerance_ms = rate * 1000.0 * (GAP_TOLERANCE_S + GAP_TOLERANCE_FRACTION * silence_s)

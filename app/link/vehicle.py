@@ -128,8 +128,9 @@ class VehicleTracker:
         self.autopilot_compid: int = MavComponent.AUTOPILOT1
         self.last_heard_monotonic_s: float | None = None
         self.last_heard_unix_s: float | None = None
-        self.boot = BootClock()
+        self.boot = BootClock(gap_s=online_timeout_s)
         self.heartbeats = 0
+        self.last_heartbeat_monotonic_s: float | None = None
         self.statustexts_seen = 0
         self.vehicle_type: int | None = None
         self.autopilot: int | None = None
@@ -352,6 +353,7 @@ class VehicleTracker:
 
     def _on_heartbeat(self, msg: MavMessage) -> None:
         self.heartbeats += 1
+        self.last_heartbeat_monotonic_s = msg.received_monotonic_s or time.monotonic()
         self.autopilot_compid = msg.compid
         self.vehicle_type = msg.get_int("type")
         self.autopilot = msg.get_int("autopilot")

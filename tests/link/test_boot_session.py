@@ -132,6 +132,16 @@ def test_uptime_that_kept_pace_with_a_silence_is_the_same_boot() -> None:
     assert any(e.kind == "link" and "heard again after 120.0 s" in e.text for e in state.events)
 
 
+def test_heartbeats_alone_through_a_gap_in_the_samples_do_not_hide_a_reboot() -> None:
+    v = FakeVehicle()
+    last_ms, at_s = v.steady(5_000, T0_S, 4, rate=10.0)
+    for i in range(1, 7):  # the new boot's HEARTBEATs keep the link online; its streams are off
+        v.heartbeat(at_s + i)
+    assert v.tracker.boot_id == 1
+    v.position(last_ms + 30_000, at_s + 6.5)  # 6.5 s at 10x would be 65 s on
+    assert v.tracker.boot_id == 2
+
+
 def test_a_simulators_clock_rate_is_learned_so_its_gaps_are_judged_at_its_speed_up() -> None:
     v = FakeVehicle()
     last_ms, at_s = v.steady(10_000, T0_S, 8, rate=25.0)

@@ -3,13 +3,15 @@ board that is not the uploaded one, replaced in flight, and a link lost in a pha
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from app.link.autopilots.ardupilot import ArduCopterFlight, FlightTimeouts
-from app.link.errors import LinkLost, MissionMismatch
+from app.link.errors import LinkLost, MissionMismatch, VehicleRebooted
 from app.link.manager import LinkManager
 from simulator.vehicle import SimVehicle, VehicleConfig
 from tests.link.simkit import HOME_LAT_DEG, HOME_LON_DEG, link_vehicle, survey_mission
@@ -104,3 +106,38 @@ async def test_link_lost_while_waiting_for_readiness_fails_after_the_limit_inste
         ):
             await flight.preflight()
     assert phases[-2:] == ["wait_ready", "link_lost"]
+
+
+async def test_vehicle_restarted_within_the_online_timeout_is_caught_as_rebooted_not_landed(
+    manager: LinkManager,
+) -> None:
+    """Stopped hard and restarted on its port at once: the link never goes quiet (the new boot's
+    HEARTBEATs say disarmed, on the ground) but its streams are off until asked."""
+    config = VehicleConfig(
+        sysid=11, port=0, home_lon_deg=HOME_LON_DEG, home_lat_deg=HOME_LAT_DEG, speedup=SPEEDUP
+    )
+    first = SimVehicle(config)
+    await first.start()
+    port = first.port
+    vehicle = await link_vehicle(manager, first)
+    mission = survey_mission(12, alt_m=ALT_M)
+    await vehicle.upload_mission(mission)
+    phases: list[str] = []
+    timeouts = dataclasses.replace(TIMEOUTS, link_lost_s=20.0)
+    flight = ArduCopterFlight(vehicle, timeouts=timeouts, on_phase=phases.append, mission=mission)
+    task = asyncio.create_task(flight.fly(ALT_M))
+    try:
+        await vehicle.tracker.wait_until(
+            lambda t: t.mode == "AUTO" and (t.mission_seq or 0) >= 5, timeout_s=30, what="AUTO at item 5"
+        )
+    finally:
+        await first.stop()
+    second = SimVehicle(dataclasses.replace(config, port=port))
+    await second.start()
+    try:
+        with pytest.raises(VehicleRebooted, match="vehicle rebooted during the flight: time since boot"):
+            await task
+    finally:
+        await second.stop()
+    assert phases[-1] == "link_lost" and "mission_complete" not in phases and "landing" not in phases
+    assert flight.report().completed is False

@@ -271,6 +271,7 @@ class ArduCopterFlight:
             await self.watch.wait(watch, timeout_s=_MISSION_START_GRACE_S, what="mission start")
         except LinkTimeout:
             self._phase("mission_start")
+            await self.watch.settled()
             await self.vehicle.mission_start()
 
         def completed(t: VehicleTracker) -> bool:
@@ -299,6 +300,7 @@ class ArduCopterFlight:
         tracker = self.vehicle.tracker
         if tracker.mode not in ("RTL", "LAND", "SMART_RTL"):
             self._phase("rtl")
+            await self.watch.settled()
             await self.vehicle.return_home()
         self._phase("landing")
         await self.watch.wait(

@@ -5,8 +5,8 @@ complete, landed). Waiting on the condition alone hangs silently when the vehicl
 worse, can be satisfied by a vehicle that rebooted (disarmed on the ground looks like "landed").
 ``FlightWatch.wait`` therefore also ends, or pauses, the wait when:
 
-- the vehicle is silent for ``LinkTiming.online_timeout_s`` (3 s by default): the flight's phase
-  becomes ``link_lost`` at once; it returns to the previous phase when the vehicle is heard again
+- the vehicle, or its time-stamped telemetry, is silent for ``LinkTiming.online_timeout_s`` (3 s by
+  default): the flight's phase becomes ``link_lost`` at once and the streams are asked for again; it returns to the previous phase when the vehicle is heard again
   *in the same boot*, and fails with LinkLost ``link_lost_s`` after the vehicle was last heard;
 - the vehicle rebooted (a new ``boot_id``): VehicleRebooted at once, with the evidence;
 - the vehicle reports a mission item count other than the uploaded mission's: MissionMismatch.
@@ -76,13 +76,28 @@ class FlightWatch:
 
     @staticmethod
     def linked(t: VehicleTracker) -> bool:
-        """Heard lately, and (after any silence) known to be in the same boot."""
-        return t.online and not t.boot.awaiting_sample
+        """Heard lately, (after any silence) known to be in the same boot, and its time-stamped
+        telemetry still flowing: a vehicle that rebooted within the online timeout sends only
+        HEARTBEAT (its streams are off), which must not pass for a working link."""
+        last_sample_s = t.boot.last_sample_s
+        samples_flow = last_sample_s is None or time.monotonic() - last_sample_s <= t.online_timeout_s
+        return t.online and not t.boot.awaiting_sample and samples_flow
 
     @classmethod
     def link_down(cls, t: VehicleTracker) -> bool:
         """Heard once, and not ``linked`` now (a vehicle never heard is a wait's timeout instead)."""
         return t.last_heard_monotonic_s is not None and not cls.linked(t)
+
+    @staticmethod
+    def sampled_since_heartbeat(t: VehicleTracker) -> bool:
+        """A time-stamped sample arrived after the last HEARTBEAT (or the vehicle sends none).
+
+        A HEARTBEAT carries no time since boot: "disarmed" or "not in AUTO" from a vehicle that
+        has just rebooted looks like a landing or an interrupted mission. A condition is believed
+        only once a later sample has placed the vehicle in this boot (streams run at 5 Hz).
+        """
+        sample_s, heartbeat_s = t.boot.last_sample_s, t.last_heartbeat_monotonic_s
+        return sample_s is None or heartbeat_s is None or sample_s >= heartbeat_s
 
     def rebooted(self, t: VehicleTracker) -> bool:
         return self.boot_id is not None and t.boot_id != self.boot_id
@@ -110,19 +125,26 @@ class FlightWatch:
             if self.link_down(tracker):
                 await self._ride_out_link_loss()
                 continue
-            if condition(tracker):
+            if condition(tracker) and self.sampled_since_heartbeat(tracker):
                 return
             remaining_s = deadline_s - time.monotonic()
             if remaining_s <= 0:
                 raise LinkTimeout(f"{what} not seen within {timeout_s:.1f} s", drone_id=self.vehicle.drone_id)
             try:
                 await tracker.wait_until(
-                    lambda t: condition(t) or self._disturbed(t),
+                    lambda t: (condition(t) and self.sampled_since_heartbeat(t)) or self._disturbed(t),
                     timeout_s=min(remaining_s, LINK_CHECK_S),
                     what=what,
                 )
             except LinkTimeout:
                 continue
+
+    async def settled(self) -> None:
+        """Return once the vehicle is linked in this boot (riding out a loss as ``wait`` does):
+        called before a command, so that none goes to a vehicle that rebooted meanwhile."""
+        await self.wait(
+            lambda t: True, timeout_s=self.link_lost_s + self.tracker.online_timeout_s, what="link"
+        )
 
     async def _ride_out_link_loss(self) -> None:
         """Phase ``link_lost`` until the vehicle is back in this boot (previous phase again) or
