@@ -223,13 +223,18 @@ class DetectorRunner:
         line = None
         if upload["mission_id"] is not None:
             row = await conn.fetchrow("SELECT plan FROM missions WHERE id = $1", upload["mission_id"])
-            if row is not None:
-                plan = await asyncio.to_thread(plan_from_dict, row["plan"])
-                if 0 <= upload["sortie"] < len(plan.sorties):
-                    frame = LocalFrame.for_lonlat(plan.home_lon_deg, plan.home_lat_deg)
-                    line = route_line(
-                        plan.sorties[upload["sortie"]].items, frame, plan.home_lon_deg, plan.home_lat_deg
-                    )
+            try:
+                plan = None if row is None else await asyncio.to_thread(plan_from_dict, row["plan"])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning(
+                    "mission %s: stored plan unreadable, no route check: %s", upload["mission_id"], exc
+                )
+                plan = None
+            if plan is not None and 0 <= upload["sortie"] < len(plan.sorties):
+                frame = LocalFrame.for_lonlat(plan.home_lon_deg, plan.home_lat_deg)
+                line = route_line(
+                    plan.sorties[upload["sortie"]].items, frame, plan.home_lon_deg, plan.home_lat_deg
+                )
         return FlightRoute(
             upload_id=upload["id"],
             mission_id=upload["mission_id"],
@@ -407,6 +412,8 @@ class DetectorRunner:
                 await self.refresh()
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
                 log.warning("alert context refresh failed: %s", exc)
+            except Exception:  # a bad stored zone or plan must not stop later refreshes
+                log.exception("alert context refresh failed")
 
 
 def detector_settings(settings: Settings) -> DetectorSettings:
