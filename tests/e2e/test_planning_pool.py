@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ import httpx
 import pytest
 from shapely.geometry import shape
 
+from app.config import Settings
 from app.errors import DomainError
-from app.services.plan_pool import PlanPool, PlanTimeExceeded
+from app.main import create_app
+from app.services.plan_pool import PlanPool
 from app.services.sample import sample_document
 from missions.job import PlanJob, run_job
-from missions.plan import MissionPlan
 from missions.profile import Speaker
 from tests.conftest import auth, wipe_district
 
@@ -56,17 +57,35 @@ def job(plan: dict[str, Any]) -> PlanJob:
     return PlanJob("coverage", (grid,), home, {"swath_m": plan["swath_m"]})
 
 
-async def test_a_plan_over_its_time_budget_is_stopped_and_the_worker_replaced() -> None:
-    pool = PlanPool(workers=1, queue_size=0, timeout_s=3.0, nice=0)
-    await pool.start()
-    try:
-        with pytest.raises(PlanTimeExceeded) as refused:
-            await pool.run(run_job, job(SLOW))
-        assert refused.value.http_status == 422 and "3 s" in refused.value.message
-        plan = await pool.run(run_job, job(FAST))
-        assert isinstance(plan, MissionPlan) and plan.ok
-    finally:
-        await pool.close()
+@pytest.fixture
+async def impatient_client(database_dsn: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The service in this process with a 3 s plan budget and room for the slow plan's points."""
+    settings = Settings(
+        database_url=database_dsn,
+        data_dir=tmp_path,
+        links_enabled=False,
+        plan_workers=1,
+        plan_timeout_s=3.0,
+        plan_worker_nice=0,
+        plan_max_hover_points=100_000,
+        plan_max_items=100_000,
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://aerogrid.test") as c:
+            yield c
+
+
+async def test_a_plan_over_its_budget_is_answered_422_and_the_next_plan_is_served(
+    district: str, impatient_client: httpx.AsyncClient
+) -> None:
+    r = await impatient_client.post("/missions/plan", json=SLOW, headers=auth(district))
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "plan_time_exceeded" and body["details"][0]["limit_s"] == 3.0
+    r = await impatient_client.post("/missions/plan", json=FAST, headers=auth(district))
+    assert r.status_code == 200, r.text  # planned by the worker that replaced the killed one
 
 
 async def test_a_planners_refusal_comes_back_to_the_caller_and_the_worker_stays() -> None:
@@ -112,7 +131,8 @@ def free_port() -> int:
 
 
 def start_server(database_dsn: str, data_dir: Path, *, queue_size: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+    """`aerogrid serve` on a free port, with one planning worker; its log goes to ``data_dir``.
+    A start that fails (the free port taken meanwhile) is retried on another port."""
     env = {
         **os.environ,
         "DATABASE_URL": database_dsn,
@@ -124,23 +144,26 @@ def start_server(database_dsn: str, data_dir: Path, *, queue_size: int) -> tuple
         "AEROGRID_PLAN_MAX_HOVER_POINTS": "100000",
         "AEROGRID_PLAN_MAX_ITEMS": "100000",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "aerogrid serve exited during start-up"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("aerogrid serve did not answer /health")
+    log_path = data_dir / "serve.log"
+    for _ in range(3):
+        port = free_port()
+        with log_path.open("ab") as log_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+                    return proc, base
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        stop_server(proc)
+    raise AssertionError(f"aerogrid serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -193,7 +216,7 @@ async def occupy(
 
 
 async def test_full_pool_answers_503_and_a_disconnected_clients_plan_is_cancelled(
-    district: str, busy_server: str
+    district: str, busy_server: str, role_tokens: dict[str, str], pool: asyncpg.Pool
 ) -> None:
     headers = auth(district)
     async with httpx.AsyncClient(base_url=busy_server, timeout=30.0) as http:
@@ -202,6 +225,11 @@ async def test_full_pool_answers_503_and_a_disconnected_clients_plan_is_cancelle
         assert body["code"] == "planning_busy" and set(body) == {"code", "message", "details"}
         assert int(r.headers["Retry-After"]) >= 1
         assert body["details"]["workers"] == 1 and body["details"]["queue_size"] == 0
+        create = {**FAST, "name": "while busy"}
+        r = await http.post("/missions", json=create, headers=auth(role_tokens["operator"]))
+        assert r.status_code == 503 and r.json()["code"] == "planning_busy" and "Retry-After" in r.headers
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM missions") == 0
         abandoned.cancel()  # closes the connection, as a client giving up after a few seconds does
         with pytest.raises(asyncio.CancelledError):
             await abandoned
