@@ -16,6 +16,7 @@ from shapely.geometry import Polygon, shape
 from app import cli_plan
 from app.services.sample import sample_document
 from geofences.sample import GRIDS_PATH
+from missions import sites
 from missions.checkpoint import Checkpoint
 from missions.job import PlanJob, run_job
 from missions.limits import (
@@ -27,9 +28,10 @@ from missions.limits import (
     estimate_work,
 )
 from missions.plan import MissionPlan
-from missions.planner import plan_checkpoints, plan_multi_grid
-from missions.profile import Speaker
+from missions.planner import plan_checkpoints, plan_inspection, plan_multi_grid, plan_spray
+from missions.profile import Battery, Speaker, Sprayer
 
+SITES_HOME = (120.54, 31.49)
 GRIDS = [(g["properties"]["code"], shape(g["geometry"])) for g in sample_document("grids")["features"][:3]]
 
 
@@ -58,6 +60,23 @@ def test_broadcast_estimate_is_at_most_the_hover_points_planned(radius_m: float)
     plan = plan_multi_grid([(code, area)], "broadcast", home=home_of(area), speaker=speaker)
     est = estimate_work("broadcast", [area], {"speaker": speaker})
     assert 0 < est.hover_points <= plan.stats.hover_points
+
+
+def test_inspection_estimate_is_at_most_the_items_planned() -> None:
+    key_sites = sites.inspection_sites(sample_document("sites"))
+    for step_deg in (45.0, 10.0):
+        plan = plan_inspection(key_sites, home=SITES_HOME, photo_step_deg=step_deg, battery=Battery(capacity_wh=2000))
+        est = estimate_work("inspect", [], {"sites": key_sites, "photo_step_deg": step_deg})
+        assert 0 < est.items <= sum(len(s.items) for s in plan.sorties)
+
+
+def test_spray_estimate_is_at_most_the_lanes_and_items_planned() -> None:
+    targets = sites.spray_targets(sample_document("sites"))
+    sprayer = Sprayer(tank_l=1000, flow_l_per_min=1.5, swath_m=5.0)
+    plan = plan_spray(targets, home=SITES_HOME, sprayer=sprayer, battery=Battery(capacity_wh=5000))
+    est = estimate_work("spray", [], {"targets": targets, "sprayer": sprayer})
+    assert 0 < est.lanes <= sweeps(plan)
+    assert est.items <= sum(len(s.items) for s in plan.sorties)
 
 
 def test_checkpoint_estimate_counts_each_point_as_a_hover_point() -> None:
