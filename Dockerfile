@@ -10,6 +10,8 @@ COPY simulator ./simulator
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
+# proj-data: the EGM96 geoid grid, for the WGS-84 ellipsoid heights of DJI .kmz exports.
+RUN apt-get update && apt-get install -y --no-install-recommends proj-data && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 aerogrid && mkdir /data && chown aerogrid /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels

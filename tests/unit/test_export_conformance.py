@@ -15,6 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 from functools import cache
+from pathlib import Path
 
 import pytest
 import shapely
@@ -568,6 +569,16 @@ def test_without_an_undulation_the_kmz_says_where_its_ellipsoid_heights_come_fro
         assert "EGM96 geoid undulation 0 m (unknown: PROJ has no EGM96 grid here, 0 m used)" in note
     else:
         assert "(PROJ EGM96 grid)" in note and -107 < grid_n < 86  # EGM96's range of N
+
+
+def test_geoid_undulation_comes_from_debians_egm96_grid_when_installed() -> None:
+    if not Path("/usr/share/proj/egm96_15.gtx").is_file():
+        pytest.skip("Debian's proj-data (EGM96 grid /usr/share/proj/egm96_15.gtx) is not installed")
+    assert egm96_undulation_m(0.0, 0.0) == pytest.approx(17.16, abs=0.01)  # EGM96's N at 0 N, 0 E
+    sample_n = egm96_undulation_m(LON, LAT)
+    assert sample_n is not None and 5.0 < sample_n < 12.0  # the Yangtze delta's geoid height
+    data = to_kmz(_mission_plan(_camera_mission()))
+    assert "(PROJ EGM96 grid)" in zipfile.ZipFile(io.BytesIO(data)).read(TEMPLATE_PATH).decode()
 
 
 @pytest.mark.parametrize("lenses", ["", "wide,wide", "visible", "Wide"])
