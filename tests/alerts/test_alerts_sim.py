@@ -235,6 +235,9 @@ async def test_battery_sag_raises_low_battery_then_the_failsafe_rtl_as_unexpecte
     assert mode_at_s - rtl_s <= WITHIN_SIM_S
     assert mode.alert["evidence"]["to_mode"] == "RTL"
     assert any("Battery" in text for text in mode.alert["evidence"]["autopilot_said"])
+    said, _ = await linked.alerts.wait("opened", "autopilot_message", 5.0)
+    assert said.alert["evidence"]["text"].startswith("Battery 1 is low")
+    assert said.alert["severity"] == "critical"
     cleared_mode, _ = await linked.alerts.wait("cleared", "unexpected_mode", 40.0)  # landed and disarmed
     assert cleared_mode.alert["id"] == mode.alert["id"]
     battery = linked.vehicle.autopilot.battery
