@@ -177,7 +177,7 @@ class FlightWatch:
             if not tracker.online and remaining_s <= 0:
                 raise LinkLost(
                     f"link lost during {previous}: nothing heard from the vehicle for "
-                    f"{self.link_lost_s:.0f} s (the limit)",
+                    f"{self.link_lost_s:.0f} s (the limit); it flies on under its own failsafes",
                     drone_id=self.vehicle.drone_id,
                 )
             if tracker.online and time.monotonic() - heard_s > self.link_lost_s:
