@@ -30,7 +30,7 @@ from app.link.manager import LinkManager, VehicleLink
 from app.link.vehicle import VehicleState
 from app.services import planning
 from geofences.frame import LocalFrame
-from missions.items import MavCmd, MissionType
+from missions.items import MavCmd, MissionItem, MissionType
 from missions.plan import MissionPlan
 from missions.profile import Battery
 
@@ -97,6 +97,8 @@ class FlightService:
         self._flights: dict[int, FlightRun] = {}
         self._position_seen_s: dict[str, float] = {}
         self._fs_gcs_enable: dict[str, float] = {}
+        self._uploaded_items: dict[int, tuple[int, tuple[MissionItem, ...]]] = {}
+        """Drone id -> (upload id, the mission items verified on it): what its flight is judged against."""
         self._remove_listener = manager.add_listener(self._on_message)
         self._keeper: asyncio.Task[None] | None = None
 
@@ -292,6 +294,7 @@ class FlightService:
                 attempts=reports[0].attempts,
                 error=None,
             )
+        self._uploaded_items[drone_id] = (upload_id, tuple(items))
         return {
             "upload_id": upload_id,
             "status": "verified",
@@ -351,6 +354,9 @@ class FlightService:
         async with self.pool.acquire() as conn:
             _, plan = await planning.load(conn, upload["mission_id"], principal)
         items = plan.sorties[upload["sortie"]].items
+        recorded = self._uploaded_items.get(drone_id)
+        if recorded is not None and recorded[0] == upload["id"]:
+            items = recorded[1]  # exactly what was verified on the drone, which may differ from the plan
         takeoff_alt_m = next((i.z for i in items if i.command == MavCmd.NAV_TAKEOFF), None)
         if takeoff_alt_m is None:
             raise ValidationFailed("the uploaded mission has no NAV_TAKEOFF", code="no_takeoff")
