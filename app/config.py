@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     alert_photo_hold_s: float = Field(default=30.0, ge=0, le=3600)
     alert_commanded_window_s: float = Field(default=10.0, gt=0, le=600)
     alert_quiet_earshot_m: float = Field(default=50.0, ge=0, le=5000)
+    live_enabled: bool = True
+    live_state_hz: float = Field(default=5.0, gt=0, le=50, description="Coalesced states per drone per second")
+    live_max_events: int = Field(default=1000, ge=10, le=1_000_000)
+    live_notify: bool = Field(default=True, description="Relay live updates to other instances (NOTIFY)")
+    instance_id: str | None = Field(default=None, min_length=1, max_length=200)
+    link_lease_s: float = Field(default=6.0, ge=1, le=600)
+    link_renew_s: float = Field(default=2.0, gt=0, le=300)
     plan_workers: int = Field(default=0, ge=0, le=64, description="0: max(1, cores - 1)")
     plan_queue_size: int = Field(default=4, ge=0, le=1000)
     plan_timeout_s: float = Field(default=20.0, gt=0, le=3600)

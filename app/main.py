@@ -12,19 +12,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import alerts, drones, flight, geofences, grids, health, missions, telemetry, tokens
+from app.api import alerts, drones, flight, geofences, grids, health, live, missions, telemetry, tokens
 from app.api.deps import AuthGuard
+from app.api.patrols import router as patrols_router
 from app.config import Settings, get_settings
 from app.db.migrate import migrate
 from app.db.pool import open_database
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.link.manager import LinkManager
+from app.live.service import start_live
 from app.services import planning
 from app.services.alert_detection import DetectorRunner, detector_settings
 from app.services.alerts import AlertService
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
+from app.services.ownership import LinkOwnership, default_instance_id
 from app.services.sample import load_sample_district
 from app.telemetry.service import start_ingest
 
@@ -50,7 +53,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.flights = FlightService(db.pool, LinkManager())
                 if settings.telemetry_enabled:
                     app.state.telemetry = await start_ingest(settings, db.pool, app.state.flights.manager)
-                await app.state.flights.link_all()
+            instance_id = settings.instance_id or default_instance_id(str(settings.data_dir))
+            if settings.live_enabled:
+                telemetry = getattr(app.state, "telemetry", None)
+                app.state.live = await start_live(settings, db, instance_id, telemetry, app.state.alerts.sink)
+                app.state.live_hub = app.state.live.hub
+            if settings.links_enabled:
+                app.state.ownership = LinkOwnership(
+                    db.pool,
+                    app.state.flights,
+                    instance_id,
+                    lease_s=settings.link_lease_s,
+                    renew_s=settings.link_renew_s,
+                )
+                await app.state.ownership.start()  # links the drones this instance owns
                 app.state.flights.start()
                 if settings.alerts_enabled:
                     app.state.alert_detection = DetectorRunner(
@@ -65,6 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await app.state.alert_detection.start()
             yield
         finally:
+            if getattr(app.state, "live", None) is not None:
+                await app.state.live.close()
+                app.state.live = app.state.live_hub = None
+            if getattr(app.state, "ownership", None) is not None:
+                await app.state.ownership.stop()
             if getattr(app.state, "alert_detection", None) is not None:
                 await app.state.alert_detection.close()
                 app.state.alert_detection = None
@@ -74,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if getattr(app.state, "flights", None) is not None:
                 await app.state.flights.close()
                 app.state.flights = None
+            if getattr(app.state, "ownership", None) is not None:
+                await app.state.ownership.release()  # after the links closed: others take over now
+                app.state.ownership = None
             if getattr(app.state, "plan_pool", None) is not None:
                 await app.state.plan_pool.close()
                 app.state.plan_pool = None
@@ -94,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tokens.router,
         grids.router,
         grids.communities_router,
+        patrols_router,
         geofences.router,
         drones.router,
         missions.router,
@@ -101,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry.router,
         telemetry.track_router,
         alerts.router,
+        live.router,
     ):
         app.include_router(router)
     return app

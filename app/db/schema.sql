@@ -87,6 +87,11 @@ TABLE grids
   COLUMN vertex_count integer NOT NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE link_leases
+  COLUMN drone_id bigint NOT NULL
+  COLUMN instance_id text NOT NULL
+  COLUMN expires_at timestamp with time zone NOT NULL
+  COLUMN acquired_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE missions
   COLUMN id bigint NOT NULL
   COLUMN name text NOT NULL
@@ -206,6 +211,9 @@ CONSTRAINT grids.grids_community_code_fkey FOREIGN KEY (community_code) REFERENC
 CONSTRAINT grids.grids_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
 CONSTRAINT grids.grids_pkey PRIMARY KEY (code)
 CONSTRAINT grids.grids_vertex_count_check CHECK (vertex_count >= 4)
+CONSTRAINT link_leases.link_leases_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE CASCADE
+CONSTRAINT link_leases.link_leases_instance_id_check CHECK (length(instance_id) >= 1 AND length(instance_id) <= 200)
+CONSTRAINT link_leases.link_leases_pkey PRIMARY KEY (drone_id)
 CONSTRAINT missions.missions_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
 CONSTRAINT missions.missions_grid_codes_check CHECK (cardinality(grid_codes) >= 1)
 CONSTRAINT missions.missions_kind_check CHECK (kind = ANY (ARRAY['coverage'::text, 'perimeter'::text, 'broadcast'::text, 'spray'::text, 'inspect'::text, 'checkpoint'::text]))
@@ -251,6 +259,8 @@ INDEX drones.drones_name_key CREATE UNIQUE INDEX drones_name_key ON drones USING
 INDEX drones.drones_pkey CREATE UNIQUE INDEX drones_pkey ON drones USING btree (id)
 INDEX grids.grids_community_idx CREATE INDEX grids_community_idx ON grids USING btree (community_code)
 INDEX grids.grids_pkey CREATE UNIQUE INDEX grids_pkey ON grids USING btree (code)
+INDEX link_leases.link_leases_instance_idx CREATE INDEX link_leases_instance_idx ON link_leases USING btree (instance_id)
+INDEX link_leases.link_leases_pkey CREATE UNIQUE INDEX link_leases_pkey ON link_leases USING btree (drone_id)
 INDEX missions.missions_created_idx CREATE INDEX missions_created_idx ON missions USING btree (created_at DESC)
 INDEX missions.missions_pkey CREATE UNIQUE INDEX missions_pkey ON missions USING btree (id)
 INDEX schema_migrations.schema_migrations_pkey CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version)

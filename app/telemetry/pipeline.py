@@ -106,6 +106,8 @@ class TelemetryIngest:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._remove_listener: Callable[[], None] | None = None
+        self.sample_listeners: list[Callable[[Sample], None]] = []
+        """Called with every new sample as it is decoded, before grid attribution (the live hub)."""
 
     @property
     def invalid_positions(self) -> int:
@@ -138,6 +140,8 @@ class TelemetryIngest:
             return
         if sample is not None:
             self._samples.append(sample)
+            for listener in self.sample_listeners:
+                listener(sample)
             if len(self._samples) >= self.config.batch_rows:
                 self._wake.set()
 
