@@ -81,7 +81,9 @@ async def run(args: argparse.Namespace, pool: asyncpg.Pool) -> int:
                     _out(
                         f"uploaded {report.items} {kind.name.lower()} items, verified by {report.verified_by}"
                     )
-            flight = ArduCopterFlight(vehicle, on_phase=lambda phase: _out(f"phase: {phase}"))
+            flight = ArduCopterFlight(
+                vehicle, on_phase=lambda phase: _out(f"phase: {phase}"), mission=mission.items
+            )
             result = await flight.fly(takeoff_alt_m, return_home=not args.hold)
         except LinkError as exc:
             _out(f"error: {exc.message}")
