@@ -61,7 +61,7 @@ async def _authenticate(ws: WebSocket) -> Principal | None:
     try:
         text = await asyncio.wait_for(ws.receive_text(), protocol.AUTH_TIMEOUT_S)
         return await _principal(ws, protocol.auth_token(protocol.parse_frame(text)))
-    except (TimeoutError, ProtocolError, KeyError):
+    except (TimeoutError, ProtocolError, KeyError, WebSocketDisconnect):
         return None
 
 
@@ -159,7 +159,8 @@ async def live(ws: WebSocket) -> None:
     await ws.accept()
     principal = await _authenticate(ws)
     if principal is None:
-        await ws.close(POLICY_VIOLATION, "a valid token is required as the first message")
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):  # already gone
+            await ws.close(POLICY_VIOLATION, "a valid token is required as the first message")
         return
     hub: LiveHub | None = getattr(ws.app.state, "live_hub", None)
     if hub is None:

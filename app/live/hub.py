@@ -1,10 +1,12 @@
 """The live hub: coalesced drone states and alert/progress events, fanned out to WebSocket clients.
 
-Ingest calls ``on_sample`` for every position (hot path: a dict store, no I/O). A ticker every
-``tick_s`` turns the newest sample of each drone into one ``state`` at most ``state_hz`` times a
-second per drone, serialises it once and offers it to every client that wants it, and hands it to
-the relay (other instances). Alerts arrive from the ``AlertSink``; progress events (mission, sortie,
-current item, mode or arming changed) are derived from the samples.
+Ingest calls ``on_sample`` for every position (hot path: a dict store, no I/O). A drone whose last
+state went out at least 0.9 / ``state_hz`` s ago is published on the next loop iteration; a newer
+sample inside that interval waits (latest-wins) for the ticker, which runs every ``tick_s``. So a
+drone gets at most ``state_hz`` states a second and a state waits for a tick only when its drone
+sends faster than that. Each state is serialised once, offered to every client that wants it and
+handed to the relay (other instances). Alerts arrive from the ``AlertSink``; progress events
+(mission, sortie, current item, mode or arming changed) are derived from the samples.
 
 Every client has its own bounded buffers, so a slow or stalled client can only hurt itself: states
 are latest-wins per drone (a client that reads slowly gets the newest state, never a backlog), and
@@ -63,6 +65,14 @@ class LiveClient:
         self._max_events = max_events
         self._wake = asyncio.Event()
 
+    @property
+    def pending_states(self) -> int:
+        return len(self._states)
+
+    @property
+    def pending_events(self) -> int:
+        return len(self._events)
+
     def wants(self, m: Routed) -> bool:
         if not self.principal.sees_community(m.community_code):
             return False
@@ -113,7 +123,9 @@ class LiveHub:
         tick_s: float = 0.05,
         max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
-        self.min_interval_s = 1.0 / state_hz
+        self.min_interval_s = (
+            0.9 / state_hz
+        )  # 10 % for arrival jitter: a 10 Hz drone is sent every other sample
         self.tick_s = tick_s
         self.max_events = max_events
         self.clients: set[LiveClient] = set()
@@ -126,14 +138,27 @@ class LiveHub:
         self._grid: dict[int, str | None] = {}
         self._drone_community: dict[int, str | None] = {}
         self._latest: dict[int, Routed] = {}
+        self._due: list[Sample] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- inputs ---------------------------------------------------------------------------
 
     def on_sample(self, sample: Sample) -> None:
-        """Ingest hook (hot path): keep the newest sample; note a flight-progress change."""
+        """Ingest hook (hot path): a drone whose rate allows it is published on the next loop
+        iteration (no waiting for a tick); otherwise its newest sample waits for the ticker."""
         drone_id = sample.drone_id
-        self._pending[drone_id] = sample
+        now_s = time.monotonic()
+        if self._loop is not None and now_s - self._last_sent_s.get(drone_id, -1e9) >= self.min_interval_s:
+            self._last_sent_s[drone_id] = now_s
+            self._pending.pop(drone_id, None)
+            self._due.append(sample)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush_due)
+        else:
+            self._pending[drone_id] = sample
         key = (
             sample.upload_id,
             sample.mission_id,
@@ -204,19 +229,31 @@ class LiveHub:
 
     # --- the ticker -----------------------------------------------------------------------
 
+    def _flush_due(self) -> None:
+        self._flush_scheduled = False
+        due, self._due = self._due, []
+        try:
+            self._publish(due)
+        except Exception:
+            log.exception("live hub flush failed; continuing")
+
     def tick(self) -> None:
-        """Publish the due states (at most ``state_hz`` per drone) and the progress events."""
+        """Publish the held states whose drone may send again, and the progress events."""
         now_s = time.monotonic()
         due = [
             s
             for d, s in self._pending.items()
-            if now_s - self._last_sent_s.get(d, -1e9) >= self.min_interval_s - self.tick_s / 2
+            if now_s - self._last_sent_s.get(d, -1e9) >= self.min_interval_s
         ]
+        for sample in due:
+            del self._pending[sample.drone_id]
+            self._last_sent_s[sample.drone_id] = now_s
+        self._publish(due)
+
+    def _publish(self, due: list[Sample]) -> None:
         states = []
         for sample in due:
             drone_id = sample.drone_id
-            del self._pending[drone_id]
-            self._last_sent_s[drone_id] = now_s
             grid, community = self._grid.get(drone_id), self._drone_community.get(drone_id)
             states.append(Routed(drone_id, grid, community, protocol.state_json(sample, grid, community)))
         events, self._progress = self._progress, []
@@ -242,11 +279,13 @@ class LiveHub:
                 self._grid[s.drone_id] = s.grid_code
 
     def start(self, grid_batches: Consumer | None) -> None:
+        self._loop = asyncio.get_running_loop()
         self._tasks.append(asyncio.create_task(self._ticker(), name="live-hub-ticker"))
         if grid_batches is not None:
             self._tasks.append(asyncio.create_task(self._grids(grid_batches), name="live-hub-grids"))
 
     async def close(self) -> None:
+        self._loop = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -20,11 +20,21 @@ def free_port() -> int:
 
 
 class Server:
-    """uvicorn serving an already started app (its lifespan is the caller's) on 127.0.0.1."""
+    """uvicorn serving an already started app (its lifespan is the caller's) on 127.0.0.1.
 
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning")
+    ``send_buffer_bytes`` fixes the kernel send buffer of every accepted connection (they inherit
+    it from the listening socket): without it Linux grows a stalled client's buffer to 4 MiB, which
+    a test would need half a minute of states to fill.
+    """
+
+    def __init__(self, app: FastAPI, *, send_buffer_bytes: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if send_buffer_bytes is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(app, lifespan="off", log_level="warning")
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
 
@@ -33,7 +43,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/live"
 
     async def __aenter__(self) -> Server:
-        self.task = asyncio.create_task(self.server.serve())
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
         deadline = time.monotonic() + 10
         while not self.server.started:
             assert time.monotonic() < deadline, "uvicorn did not start"
@@ -102,10 +112,15 @@ class StalledClient:
 
     def send(self, value: dict[str, Any]) -> None:
         payload = json.dumps(value).encode()
-        assert len(payload) < 126
+        assert len(payload) < 65536
+        head = (
+            bytes([0x81, 0x80 | len(payload)])
+            if len(payload) < 126
+            else bytes([0x81, 0xFE]) + len(payload).to_bytes(2, "big")
+        )
         mask = b"\x01\x02\x03\x04"
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        self.sock.sendall(head + mask + masked)
 
     def close(self) -> None:
         self.sock.close()
