@@ -7,6 +7,7 @@ at import time, so tests and the CLI can build their own Settings.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -15,6 +16,52 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("aerogrid"))
+
+
+_DETECTION_MIN_CONFIDENCE = {
+    "crowd": 0.6,
+    "fire_smoke": 0.5,
+    "illegal_dumping": 0.6,
+    "illegal_parking": 0.7,
+    "group_renting": 0.7,
+    "fallen_tree": 0.6,
+    "blocked_fire_lane": 0.6,
+}
+SeverityName = Literal["info", "warning", "critical"]
+_LOWEST: SeverityName = "info"
+_DETECTION_SEVERITY: dict[str, SeverityName] = {
+    "fire_smoke": "critical",
+    "blocked_fire_lane": "critical",
+    "illegal_parking": "info",
+}
+_WORKORDER_CHANNELS = (
+    "hotline_12345",
+    "grid_worker",
+    "city_platform",
+    "drone",
+    "drone_ai",
+    "inspection",
+    "wechat",
+    "mini_program",
+    "email",
+    "letters_visits",
+    "leader_instruction",
+    "media",
+    "police_110",
+    "fire_119",
+    "medical_120",
+    "urban_management",
+    "housing",
+    "environment",
+    "market_supervision",
+    "property_company",
+    "volunteer",
+    "video_ai",
+    "other",
+)
+_WORKORDER_ALERT_RULES: dict[str, SeverityName] = dict.fromkeys(
+    ("geofence_breach", "quiet_zone_broadcast", "no_photo_zone_photo"), "warning"
+)
 
 
 class Settings(BaseSettings):
@@ -86,6 +133,38 @@ class Settings(BaseSettings):
     plan_max_items: int = Field(default=10_000, ge=1)
     plan_max_items_per_sortie: int = Field(default=700, ge=1, le=700)
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
+
+    # Work orders, detections and outbound events (docs/workorders.md).
+    detection_min_confidence: dict[str, float] = Field(
+        default_factory=lambda: dict(_DETECTION_MIN_CONFIDENCE),
+        description="The detection type catalogue: type -> lowest confidence accepted",
+    )
+    detection_severity: dict[str, SeverityName] = Field(
+        default_factory=lambda: dict(_DETECTION_SEVERITY), description="type -> severity; others: warning"
+    )
+    detection_join_radius_m: float = Field(default=50.0, gt=0, le=10_000)
+    detection_join_window_s: float = Field(default=1800.0, gt=0, le=7 * 86_400)
+    detection_max_outside_m: float = Field(default=2000.0, ge=0, le=100_000)
+    detection_image_max_bytes: int = Field(default=5_000_000, ge=1024, le=50_000_000)
+    workorder_channels: list[str] = Field(default_factory=lambda: list(_WORKORDER_CHANNELS))
+    workorder_alert_rules: dict[str, SeverityName] = Field(
+        default_factory=lambda: dict(_WORKORDER_ALERT_RULES),
+        description="alert type -> lowest severity that opens a work order",
+    )
+    workorder_detection_rules: dict[str, SeverityName] = Field(
+        default_factory=lambda: dict.fromkeys(_DETECTION_MIN_CONFIDENCE, _LOWEST),
+        description="detection type -> lowest severity that opens a work order",
+    )
+    workorder_warn_share: float = Field(default=0.8, gt=0, lt=1)
+    workorder_escalate_share: float = Field(default=1.5, gt=1, le=100)
+    workorder_check_s: float = Field(default=30.0, gt=0, le=3600)
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_backoff_s: float = Field(default=1.0, gt=0, le=3600)
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    mqtt_url: str | None = Field(default=None, description="mqtt://host:port; unset: no MQTT publishing")
+    mqtt_topic_prefix: str = Field(default="aerogrid", pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @property
     def embedded_pgdata(self) -> Path:

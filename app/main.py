@@ -12,7 +12,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import alerts, drones, flight, geofences, grids, health, live, missions, telemetry, tokens
+from app.api import (
+    alerts,
+    detections,
+    drones,
+    flight,
+    geofences,
+    grids,
+    health,
+    live,
+    missions,
+    telemetry,
+    tokens,
+    webhooks,
+    workorders,
+)
 from app.api.deps import AuthGuard
 from app.api.patrols import router as patrols_router
 from app.config import Settings, get_settings
@@ -25,6 +39,7 @@ from app.live.service import start_live
 from app.services import planning
 from app.services.alert_detection import DetectorRunner, detector_settings
 from app.services.alerts import AlertService
+from app.services.closed_loop import start_closed_loop
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
 from app.services.ownership import LinkOwnership, default_instance_id
@@ -49,6 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.db = db
             app.state.plan_pool = await planning.open_pool(settings)
             app.state.alerts = AlertService(db.pool)
+            app.state.closed_loop = start_closed_loop(settings, db.pool, app.state.alerts.sink)
+            app.state.workorders = app.state.closed_loop.workorders
+            app.state.detections = app.state.closed_loop.detections
+            app.state.webhook_worker = app.state.closed_loop.webhooks
             if settings.links_enabled:
                 app.state.flights = FlightService(db.pool, LinkManager())
                 if settings.telemetry_enabled:
@@ -98,6 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if getattr(app.state, "ownership", None) is not None:
                 await app.state.ownership.release()  # after the links closed: others take over now
                 app.state.ownership = None
+            if getattr(app.state, "closed_loop", None) is not None:
+                await app.state.closed_loop.close()
+                app.state.closed_loop = None
             if getattr(app.state, "plan_pool", None) is not None:
                 await app.state.plan_pool.close()
                 app.state.plan_pool = None
@@ -126,6 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry.router,
         telemetry.track_router,
         alerts.router,
+        workorders.router,
+        detections.router,
+        webhooks.router,
         live.router,
     ):
         app.include_router(router)

@@ -40,6 +40,40 @@ TABLE communities
   COLUMN street_code text NOT NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE detection_alerts
+  COLUMN id bigint NOT NULL
+  COLUMN type text NOT NULL
+  COLUMN severity text NOT NULL
+  COLUMN state text NOT NULL DEFAULT 'open'::text
+  COLUMN grid_code text NULL
+  COLUMN community_code text NULL
+  COLUMN lat_deg double precision NOT NULL
+  COLUMN lon_deg double precision NOT NULL
+  COLUMN detection_count integer NOT NULL DEFAULT 1
+  COLUMN first_seen_at timestamp with time zone NOT NULL
+  COLUMN last_seen_at timestamp with time zone NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE detections
+  COLUMN id bigint NOT NULL
+  COLUMN idempotency_key text NOT NULL
+  COLUMN type text NOT NULL
+  COLUMN source text NOT NULL
+  COLUMN confidence double precision NOT NULL
+  COLUMN detected_at timestamp with time zone NOT NULL
+  COLUMN position jsonb NOT NULL
+  COLUMN lat_deg double precision NOT NULL
+  COLUMN lon_deg double precision NOT NULL
+  COLUMN grid_code text NULL
+  COLUMN community_code text NULL
+  COLUMN drone_id bigint NULL
+  COLUMN upload_id bigint NULL
+  COLUMN image_url text NULL
+  COLUMN image_file text NULL
+  COLUMN image_type text NULL
+  COLUMN note text NULL
+  COLUMN alert_id bigint NOT NULL
+  COLUMN created_by text NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE district_settings
   COLUMN singleton boolean NOT NULL DEFAULT true
   COLUMN ceiling_m double precision NOT NULL DEFAULT 120
@@ -103,6 +137,14 @@ TABLE missions
   COLUMN sortie_count integer NOT NULL
   COLUMN created_by bigint NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE outbox_events
+  COLUMN id bigint NOT NULL
+  COLUMN event_id uuid NOT NULL DEFAULT gen_random_uuid()
+  COLUMN event_type text NOT NULL
+  COLUMN aggregate text NOT NULL
+  COLUMN community_code text NULL
+  COLUMN payload jsonb NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE schema_migrations
   COLUMN version integer NOT NULL
   COLUMN name text NOT NULL
@@ -149,6 +191,70 @@ TABLE telemetry_samples
   COLUMN hdop double precision NULL
   COLUMN mission_seq integer NULL
   COLUMN received_at timestamp with time zone NOT NULL
+TABLE webhook_deliveries
+  COLUMN id bigint NOT NULL
+  COLUMN subscription_id bigint NOT NULL
+  COLUMN event_row bigint NOT NULL
+  COLUMN aggregate text NOT NULL
+  COLUMN state text NOT NULL DEFAULT 'pending'::text
+  COLUMN attempts integer NOT NULL DEFAULT 0
+  COLUMN next_attempt_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN last_error text NULL
+  COLUMN delivered_at timestamp with time zone NULL
+TABLE webhook_subscriptions
+  COLUMN id bigint NOT NULL
+  COLUMN url text NOT NULL
+  COLUMN event_types _text NOT NULL
+  COLUMN secret text NOT NULL
+  COLUMN created_by text NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE work_order_history
+  COLUMN id bigint NOT NULL
+  COLUMN work_order_id bigint NOT NULL
+  COLUMN action text NOT NULL
+  COLUMN from_state text NULL
+  COLUMN to_state text NOT NULL
+  COLUMN actor text NOT NULL
+  COLUMN reason text NULL
+  COLUMN details jsonb NOT NULL DEFAULT '{}'::jsonb
+  COLUMN at timestamp with time zone NOT NULL
+TABLE work_order_sla
+  COLUMN type text NOT NULL
+  COLUMN severity text NOT NULL
+  COLUMN due_s integer NOT NULL
+TABLE work_orders
+  COLUMN id bigint NOT NULL
+  COLUMN channel text NOT NULL
+  COLUMN external_ref text NULL
+  COLUMN type text NOT NULL
+  COLUMN severity text NOT NULL
+  COLUMN title text NOT NULL
+  COLUMN description text NOT NULL DEFAULT ''::text
+  COLUMN state text NOT NULL
+  COLUMN grid_code text NULL
+  COLUMN community_code text NULL
+  COLUMN street_code text NULL
+  COLUMN lat_deg double precision NULL
+  COLUMN lon_deg double precision NULL
+  COLUMN assignee_kind text NULL
+  COLUMN assignee_name text NULL
+  COLUMN assignee_phone text NULL
+  COLUMN detection_alert_id bigint NULL
+  COLUMN alert_id bigint NULL
+  COLUMN drone_id bigint NULL
+  COLUMN feedback text NULL
+  COLUMN feedback_photos jsonb NOT NULL DEFAULT '[]'::jsonb
+  COLUMN cancel_reason text NULL
+  COLUMN opened_at timestamp with time zone NOT NULL
+  COLUMN due_at timestamp with time zone NOT NULL
+  COLUMN warned_at timestamp with time zone NULL
+  COLUMN overdue_at timestamp with time zone NULL
+  COLUMN escalated_at timestamp with time zone NULL
+  COLUMN resolved_at timestamp with time zone NULL
+  COLUMN closed_at timestamp with time zone NULL
+  COLUMN cancelled_at timestamp with time zone NULL
+  COLUMN updated_at timestamp with time zone NOT NULL
+  COLUMN created_by text NOT NULL
 TABLE zones
   COLUMN code text NOT NULL
   COLUMN name text NOT NULL
@@ -184,6 +290,30 @@ CONSTRAINT communities.communities_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,6
 CONSTRAINT communities.communities_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
 CONSTRAINT communities.communities_pkey PRIMARY KEY (code)
 CONSTRAINT communities.communities_street_code_fkey FOREIGN KEY (street_code) REFERENCES streets(code) ON UPDATE CASCADE
+CONSTRAINT detection_alerts.detection_alerts_check CHECK (last_seen_at >= first_seen_at)
+CONSTRAINT detection_alerts.detection_alerts_detection_count_check CHECK (detection_count >= 1)
+CONSTRAINT detection_alerts.detection_alerts_lat_deg_check CHECK (lat_deg >= '-90'::integer::double precision AND lat_deg <= 90::double precision)
+CONSTRAINT detection_alerts.detection_alerts_lon_deg_check CHECK (lon_deg >= '-180'::integer::double precision AND lon_deg <= 180::double precision)
+CONSTRAINT detection_alerts.detection_alerts_pkey PRIMARY KEY (id)
+CONSTRAINT detection_alerts.detection_alerts_severity_check CHECK (severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))
+CONSTRAINT detection_alerts.detection_alerts_state_check CHECK (state = ANY (ARRAY['open'::text, 'closed'::text]))
+CONSTRAINT detection_alerts.detection_alerts_type_check CHECK (type ~ '^[a-z0-9_]{1,64}$'::text)
+CONSTRAINT detections.detections_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES detection_alerts(id) ON DELETE CASCADE
+CONSTRAINT detections.detections_check CHECK (image_url IS NULL OR image_file IS NULL)
+CONSTRAINT detections.detections_check1 CHECK ((image_file IS NULL) = (image_type IS NULL))
+CONSTRAINT detections.detections_confidence_check CHECK (confidence >= 0::double precision AND confidence <= 1::double precision)
+CONSTRAINT detections.detections_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE SET NULL
+CONSTRAINT detections.detections_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200)
+CONSTRAINT detections.detections_idempotency_key_key UNIQUE (idempotency_key)
+CONSTRAINT detections.detections_image_file_check CHECK (image_file ~ '^[0-9a-f]{64}\.(jpg|png)$'::text)
+CONSTRAINT detections.detections_image_type_check CHECK (image_type = ANY (ARRAY['image/jpeg'::text, 'image/png'::text]))
+CONSTRAINT detections.detections_image_url_check CHECK (length(image_url) <= 2000)
+CONSTRAINT detections.detections_lat_deg_check CHECK (lat_deg >= '-90'::integer::double precision AND lat_deg <= 90::double precision)
+CONSTRAINT detections.detections_lon_deg_check CHECK (lon_deg >= '-180'::integer::double precision AND lon_deg <= 180::double precision)
+CONSTRAINT detections.detections_note_check CHECK (length(note) <= 2000)
+CONSTRAINT detections.detections_pkey PRIMARY KEY (id)
+CONSTRAINT detections.detections_source_check CHECK (source = ANY (ARRAY['onboard_ai'::text, 'ground_ai'::text, 'person'::text]))
+CONSTRAINT detections.detections_type_check CHECK (type ~ '^[a-z0-9_]{1,64}$'::text)
 CONSTRAINT district_settings.district_settings_ceiling_m_check CHECK (ceiling_m > 0::double precision AND ceiling_m <= 1000::double precision)
 CONSTRAINT district_settings.district_settings_pkey PRIMARY KEY (singleton)
 CONSTRAINT district_settings.district_settings_singleton_check CHECK (singleton)
@@ -220,6 +350,8 @@ CONSTRAINT missions.missions_kind_check CHECK (kind = ANY (ARRAY['coverage'::tex
 CONSTRAINT missions.missions_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
 CONSTRAINT missions.missions_pkey PRIMARY KEY (id)
 CONSTRAINT missions.missions_sortie_count_check CHECK (sortie_count >= 1)
+CONSTRAINT outbox_events.outbox_events_event_id_key UNIQUE (event_id)
+CONSTRAINT outbox_events.outbox_events_pkey PRIMARY KEY (id)
 CONSTRAINT schema_migrations.schema_migrations_pkey PRIMARY KEY (version)
 CONSTRAINT streets.streets_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
 CONSTRAINT streets.streets_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
@@ -230,6 +362,43 @@ CONSTRAINT telemetry_samples.telemetry_samples_drone_id_boot_id_time_boot_ms_tim
 CONSTRAINT telemetry_samples.telemetry_samples_lat_deg_check CHECK (lat_deg >= '-90'::integer::double precision AND lat_deg <= 90::double precision)
 CONSTRAINT telemetry_samples.telemetry_samples_lon_deg_check CHECK (lon_deg >= '-180'::integer::double precision AND lon_deg <= 180::double precision)
 CONSTRAINT telemetry_samples.telemetry_samples_time_boot_ms_check CHECK (time_boot_ms >= 0)
+CONSTRAINT webhook_deliveries.webhook_deliveries_attempts_check CHECK (attempts >= 0)
+CONSTRAINT webhook_deliveries.webhook_deliveries_event_row_fkey FOREIGN KEY (event_row) REFERENCES outbox_events(id) ON DELETE CASCADE
+CONSTRAINT webhook_deliveries.webhook_deliveries_pkey PRIMARY KEY (id)
+CONSTRAINT webhook_deliveries.webhook_deliveries_state_check CHECK (state = ANY (ARRAY['pending'::text, 'delivered'::text, 'dead'::text]))
+CONSTRAINT webhook_deliveries.webhook_deliveries_subscription_id_event_row_key UNIQUE (subscription_id, event_row)
+CONSTRAINT webhook_deliveries.webhook_deliveries_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES webhook_subscriptions(id) ON DELETE CASCADE
+CONSTRAINT webhook_subscriptions.webhook_subscriptions_event_types_check CHECK (cardinality(event_types) >= 1)
+CONSTRAINT webhook_subscriptions.webhook_subscriptions_pkey PRIMARY KEY (id)
+CONSTRAINT webhook_subscriptions.webhook_subscriptions_secret_check CHECK (length(secret) >= 16 AND length(secret) <= 200)
+CONSTRAINT webhook_subscriptions.webhook_subscriptions_url_check CHECK (url ~ '^https?://'::text AND length(url) <= 2000)
+CONSTRAINT work_order_history.work_order_history_pkey PRIMARY KEY (id)
+CONSTRAINT work_order_history.work_order_history_reason_check CHECK (length(reason) <= 2000)
+CONSTRAINT work_order_history.work_order_history_work_order_id_fkey FOREIGN KEY (work_order_id) REFERENCES work_orders(id) ON DELETE CASCADE
+CONSTRAINT work_order_sla.work_order_sla_due_s_check CHECK (due_s >= 60 AND due_s <= 31536000)
+CONSTRAINT work_order_sla.work_order_sla_pkey PRIMARY KEY (type, severity)
+CONSTRAINT work_order_sla.work_order_sla_severity_check CHECK (severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))
+CONSTRAINT work_order_sla.work_order_sla_type_check CHECK (type = '*'::text OR type ~ '^[a-z0-9_]{1,64}$'::text)
+CONSTRAINT work_orders.work_orders_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE SET NULL
+CONSTRAINT work_orders.work_orders_assignee_kind_check CHECK (assignee_kind = ANY (ARRAY['worker'::text, 'department'::text]))
+CONSTRAINT work_orders.work_orders_assignee_name_check CHECK (length(assignee_name) >= 1 AND length(assignee_name) <= 200)
+CONSTRAINT work_orders.work_orders_assignee_phone_check CHECK (length(assignee_phone) <= 50)
+CONSTRAINT work_orders.work_orders_cancel_reason_check CHECK (length(cancel_reason) <= 2000)
+CONSTRAINT work_orders.work_orders_channel_check CHECK (channel ~ '^[a-z0-9_]{1,64}$'::text)
+CONSTRAINT work_orders.work_orders_check CHECK (due_at > opened_at)
+CONSTRAINT work_orders.work_orders_check1 CHECK ((assignee_kind IS NULL) = (assignee_name IS NULL))
+CONSTRAINT work_orders.work_orders_description_check CHECK (length(description) <= 5000)
+CONSTRAINT work_orders.work_orders_detection_alert_id_fkey FOREIGN KEY (detection_alert_id) REFERENCES detection_alerts(id) ON DELETE SET NULL
+CONSTRAINT work_orders.work_orders_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE SET NULL
+CONSTRAINT work_orders.work_orders_external_ref_check CHECK (length(external_ref) >= 1 AND length(external_ref) <= 200)
+CONSTRAINT work_orders.work_orders_feedback_check CHECK (length(feedback) <= 5000)
+CONSTRAINT work_orders.work_orders_lat_deg_check CHECK (lat_deg >= '-90'::integer::double precision AND lat_deg <= 90::double precision)
+CONSTRAINT work_orders.work_orders_lon_deg_check CHECK (lon_deg >= '-180'::integer::double precision AND lon_deg <= 180::double precision)
+CONSTRAINT work_orders.work_orders_pkey PRIMARY KEY (id)
+CONSTRAINT work_orders.work_orders_severity_check CHECK (severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))
+CONSTRAINT work_orders.work_orders_state_check CHECK (state = ANY (ARRAY['open'::text, 'assigned'::text, 'in_progress'::text, 'resolved'::text, 'closed'::text, 'reopened'::text, 'cancelled'::text]))
+CONSTRAINT work_orders.work_orders_title_check CHECK (length(title) >= 1 AND length(title) <= 200)
+CONSTRAINT work_orders.work_orders_type_check CHECK (type ~ '^[a-z0-9_]{1,64}$'::text)
 CONSTRAINT zones.zones_center_lat_deg_check CHECK (center_lat_deg >= '-90'::integer::double precision AND center_lat_deg <= 90::double precision)
 CONSTRAINT zones.zones_center_lon_deg_check CHECK (center_lon_deg >= '-180'::integer::double precision AND center_lon_deg <= 180::double precision)
 CONSTRAINT zones.zones_check CHECK ((polygon IS NULL) = (radius_m IS NOT NULL))
@@ -250,6 +419,12 @@ INDEX api_tokens.api_tokens_pkey CREATE UNIQUE INDEX api_tokens_pkey ON api_toke
 INDEX api_tokens.api_tokens_token_hash_key CREATE UNIQUE INDEX api_tokens_token_hash_key ON api_tokens USING btree (token_hash)
 INDEX communities.communities_pkey CREATE UNIQUE INDEX communities_pkey ON communities USING btree (code)
 INDEX communities.communities_street_idx CREATE INDEX communities_street_idx ON communities USING btree (street_code)
+INDEX detection_alerts.detection_alerts_open_idx CREATE INDEX detection_alerts_open_idx ON detection_alerts USING btree (type, last_seen_at DESC) WHERE (state = 'open'::text)
+INDEX detection_alerts.detection_alerts_pkey CREATE UNIQUE INDEX detection_alerts_pkey ON detection_alerts USING btree (id)
+INDEX detections.detections_alert_idx CREATE INDEX detections_alert_idx ON detections USING btree (alert_id)
+INDEX detections.detections_community_idx CREATE INDEX detections_community_idx ON detections USING btree (community_code, detected_at DESC)
+INDEX detections.detections_idempotency_key_key CREATE UNIQUE INDEX detections_idempotency_key_key ON detections USING btree (idempotency_key)
+INDEX detections.detections_pkey CREATE UNIQUE INDEX detections_pkey ON detections USING btree (id)
 INDEX district_settings.district_settings_pkey CREATE UNIQUE INDEX district_settings_pkey ON district_settings USING btree (singleton)
 INDEX drone_uploads.drone_uploads_drone_idx CREATE INDEX drone_uploads_drone_idx ON drone_uploads USING btree (drone_id, started_at DESC)
 INDEX drone_uploads.drone_uploads_pkey CREATE UNIQUE INDEX drone_uploads_pkey ON drone_uploads USING btree (id)
@@ -263,6 +438,9 @@ INDEX link_leases.link_leases_instance_idx CREATE INDEX link_leases_instance_idx
 INDEX link_leases.link_leases_pkey CREATE UNIQUE INDEX link_leases_pkey ON link_leases USING btree (drone_id)
 INDEX missions.missions_created_idx CREATE INDEX missions_created_idx ON missions USING btree (created_at DESC)
 INDEX missions.missions_pkey CREATE UNIQUE INDEX missions_pkey ON missions USING btree (id)
+INDEX outbox_events.outbox_events_aggregate_idx CREATE INDEX outbox_events_aggregate_idx ON outbox_events USING btree (aggregate, id)
+INDEX outbox_events.outbox_events_event_id_key CREATE UNIQUE INDEX outbox_events_event_id_key ON outbox_events USING btree (event_id)
+INDEX outbox_events.outbox_events_pkey CREATE UNIQUE INDEX outbox_events_pkey ON outbox_events USING btree (id)
 INDEX schema_migrations.schema_migrations_pkey CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version)
 INDEX streets.streets_pkey CREATE UNIQUE INDEX streets_pkey ON streets USING btree (code)
 INDEX telemetry_events.telemetry_events_pkey CREATE UNIQUE INDEX telemetry_events_pkey ON telemetry_events USING btree (drone_id, boot_id, seq)
@@ -270,5 +448,18 @@ INDEX telemetry_events.telemetry_events_time_idx CREATE INDEX telemetry_events_t
 INDEX telemetry_samples.telemetry_samples_drone_id_boot_id_time_boot_ms_time_key CREATE UNIQUE INDEX telemetry_samples_drone_id_boot_id_time_boot_ms_time_key ON ONLY public.telemetry_samples USING btree (drone_id, boot_id, time_boot_ms, "time")
 INDEX telemetry_samples.telemetry_samples_drone_time_idx CREATE INDEX telemetry_samples_drone_time_idx ON ONLY public.telemetry_samples USING btree (drone_id, "time")
 INDEX telemetry_samples.telemetry_samples_grid_time_idx CREATE INDEX telemetry_samples_grid_time_idx ON ONLY public.telemetry_samples USING btree (grid_code, "time")
+INDEX webhook_deliveries.webhook_deliveries_order_idx CREATE INDEX webhook_deliveries_order_idx ON webhook_deliveries USING btree (subscription_id, aggregate, event_row) WHERE (state = 'pending'::text)
+INDEX webhook_deliveries.webhook_deliveries_pending_idx CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries USING btree (next_attempt_at) WHERE (state = 'pending'::text)
+INDEX webhook_deliveries.webhook_deliveries_pkey CREATE UNIQUE INDEX webhook_deliveries_pkey ON webhook_deliveries USING btree (id)
+INDEX webhook_deliveries.webhook_deliveries_subscription_id_event_row_key CREATE UNIQUE INDEX webhook_deliveries_subscription_id_event_row_key ON webhook_deliveries USING btree (subscription_id, event_row)
+INDEX webhook_subscriptions.webhook_subscriptions_pkey CREATE UNIQUE INDEX webhook_subscriptions_pkey ON webhook_subscriptions USING btree (id)
+INDEX work_order_history.work_order_history_order_idx CREATE INDEX work_order_history_order_idx ON work_order_history USING btree (work_order_id, id)
+INDEX work_order_history.work_order_history_pkey CREATE UNIQUE INDEX work_order_history_pkey ON work_order_history USING btree (id)
+INDEX work_order_sla.work_order_sla_pkey CREATE UNIQUE INDEX work_order_sla_pkey ON work_order_sla USING btree (type, severity)
+INDEX work_orders.work_orders_channel_ref CREATE UNIQUE INDEX work_orders_channel_ref ON work_orders USING btree (channel, external_ref) WHERE (external_ref IS NOT NULL)
+INDEX work_orders.work_orders_community_idx CREATE INDEX work_orders_community_idx ON work_orders USING btree (community_code, opened_at DESC)
+INDEX work_orders.work_orders_due_idx CREATE INDEX work_orders_due_idx ON work_orders USING btree (due_at) WHERE (state <> ALL (ARRAY['closed'::text, 'cancelled'::text]))
+INDEX work_orders.work_orders_opened_idx CREATE INDEX work_orders_opened_idx ON work_orders USING btree (opened_at DESC)
+INDEX work_orders.work_orders_pkey CREATE UNIQUE INDEX work_orders_pkey ON work_orders USING btree (id)
 INDEX zones.zones_kind_idx CREATE INDEX zones_kind_idx ON zones USING btree (kind)
 INDEX zones.zones_pkey CREATE UNIQUE INDEX zones_pkey ON zones USING btree (code)

@@ -52,6 +52,21 @@ REQUIRED: dict[tuple[str, str], Permission | tuple[Permission, ...] | None] = {
     ("GET", "/alerts/counts"): Permission.READ,
     ("GET", "/alerts/{alert_id}"): Permission.READ,
     ("POST", "/alerts/{alert_id}/ack"): FLIGHT,
+    ("POST", "/work-orders"): FLIGHT,
+    ("GET", "/work-orders"): Permission.READ,
+    ("GET", "/work-orders/sla"): Permission.READ,
+    ("PUT", "/work-orders/sla"): Permission.MANAGE_DISTRICT,
+    ("GET", "/work-orders/{order_id}"): Permission.READ,
+    ("POST", "/work-orders/{order_id}/{action}"): FLIGHT,
+    ("POST", "/detections"): FLIGHT,
+    ("GET", "/detections"): Permission.READ,
+    ("GET", "/detections/{detection_id}"): Permission.READ,
+    ("GET", "/detections/{detection_id}/image"): Permission.READ,
+    ("POST", "/webhooks"): Permission.MANAGE_DISTRICT,
+    ("GET", "/webhooks"): Permission.MANAGE_DISTRICT,
+    ("DELETE", "/webhooks/{subscription_id}"): Permission.MANAGE_DISTRICT,
+    ("GET", "/webhooks/deliveries"): Permission.MANAGE_DISTRICT,
+    ("POST", "/webhooks/deliveries/{delivery_id}/replay"): Permission.MANAGE_DISTRICT,
 }
 
 
