@@ -19,7 +19,7 @@ from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.auth import Principal
 from app.db.repos import missions as repo
 from app.errors import ValidationFailed
-from app.services import planning
+from app.services import plan_area, planning
 from geofences.geojson import GeoJSONError
 from missions import sites
 from missions.camera import Camera
@@ -113,6 +113,11 @@ class PlanRequest(Strict):
     avoid_holes: bool = Field(
         default=False, description="Coverage: never fly over the grids' holes (default: may, camera off)"
     )
+    area: dict[str, Any] | None = Field(
+        default=None,
+        description="Coverage: a GeoJSON Polygon/MultiPolygon inside the grids; plan only that part "
+        "(e.g. the `unseen` of GET /grids/{code}/coverage)",
+    )
     margin_m: float = Field(default=10, ge=0, le=500, description="Perimeter: distance inside the boundary")
     direction: Literal["cw", "ccw"] = "ccw"
     broadcast: BroadcastIn = Field(default_factory=BroadcastIn)
@@ -180,6 +185,11 @@ def planner_inputs(req: PlanRequest) -> planning.PlanInputs:
                 audible_radius_m=b.audible_radius_m,
                 relay=b.relay,
             )
+    if req.area is not None and req.kind != "coverage":
+        raise ValidationFailed(
+            f"area: only for kind coverage, not {req.kind!r}",
+            details=[{"field": "area", "problem": "only for kind coverage"}],
+        )
     return planning.PlanInputs(
         kind=req.kind,
         grid_codes=tuple(req.grid_codes),
@@ -187,6 +197,7 @@ def planner_inputs(req: PlanRequest) -> planning.PlanInputs:
         drone_id=req.drone_id,
         planner_kwargs=kwargs,
         battery=req.battery.model_dump() if req.battery else None,
+        area=plan_area.parse_area(req.area) if req.area is not None else None,
     )
 
 

@@ -106,6 +106,24 @@ TABLE drones
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN link_blocked boolean NOT NULL DEFAULT false
+TABLE grid_patrols
+  COLUMN id bigint NOT NULL
+  COLUMN grid_code text NOT NULL
+  COLUMN upload_id bigint NOT NULL
+  COLUMN drone_id bigint NOT NULL
+  COLUMN mission_id bigint NULL
+  COLUMN sortie integer NOT NULL
+  COLUMN started_at timestamp with time zone NOT NULL
+  COLUMN ended_at timestamp with time zone NOT NULL
+  COLUMN samples integer NOT NULL
+  COLUMN camera_samples integer NOT NULL
+  COLUMN grid_m2 double precision NOT NULL
+  COLUMN seen_m2 double precision NOT NULL
+  COLUMN seen_share double precision NOT NULL
+  COLUMN unseen jsonb NOT NULL
+  COLUMN alt_band_m double precision NOT NULL
+  COLUMN final boolean NOT NULL
+  COLUMN computed_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE grids
   COLUMN code text NOT NULL
   COLUMN name text NOT NULL
@@ -334,6 +352,18 @@ CONSTRAINT drones.drones_name_key UNIQUE (name)
 CONSTRAINT drones.drones_pkey PRIMARY KEY (id)
 CONSTRAINT drones.drones_signing_key_check CHECK (signing_key IS NULL OR length(signing_key) = 32)
 CONSTRAINT drones.drones_sysid_check CHECK (sysid >= 1 AND sysid <= 255)
+CONSTRAINT grid_patrols.grid_patrols_alt_band_m_check CHECK (alt_band_m > 0::double precision)
+CONSTRAINT grid_patrols.grid_patrols_camera_samples_check CHECK (camera_samples >= 0)
+CONSTRAINT grid_patrols.grid_patrols_check CHECK (ended_at >= started_at)
+CONSTRAINT grid_patrols.grid_patrols_grid_code_fkey FOREIGN KEY (grid_code) REFERENCES grids(code) ON DELETE CASCADE
+CONSTRAINT grid_patrols.grid_patrols_grid_code_upload_id_key UNIQUE (grid_code, upload_id)
+CONSTRAINT grid_patrols.grid_patrols_grid_m2_check CHECK (grid_m2 > 0::double precision)
+CONSTRAINT grid_patrols.grid_patrols_pkey PRIMARY KEY (id)
+CONSTRAINT grid_patrols.grid_patrols_samples_check CHECK (samples >= 0)
+CONSTRAINT grid_patrols.grid_patrols_seen_m2_check CHECK (seen_m2 >= 0::double precision)
+CONSTRAINT grid_patrols.grid_patrols_seen_share_check CHECK (seen_share >= 0::double precision AND seen_share <= 1::double precision)
+CONSTRAINT grid_patrols.grid_patrols_sortie_check CHECK (sortie >= 0)
+CONSTRAINT grid_patrols.grid_patrols_upload_id_fkey FOREIGN KEY (upload_id) REFERENCES drone_uploads(id) ON DELETE CASCADE
 CONSTRAINT grids.grids_area_m2_check CHECK (area_m2 > 0::double precision)
 CONSTRAINT grids.grids_check CHECK (min_lon_deg <= max_lon_deg AND min_lat_deg <= max_lat_deg)
 CONSTRAINT grids.grids_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
@@ -432,6 +462,9 @@ INDEX drones.drones_community_idx CREATE INDEX drones_community_idx ON drones US
 INDEX drones.drones_link_sysid_key CREATE UNIQUE INDEX drones_link_sysid_key ON drones USING btree (drone_link_key(endpoint), sysid) WHERE (NOT link_blocked)
 INDEX drones.drones_name_key CREATE UNIQUE INDEX drones_name_key ON drones USING btree (name)
 INDEX drones.drones_pkey CREATE UNIQUE INDEX drones_pkey ON drones USING btree (id)
+INDEX grid_patrols.grid_patrols_grid_code_upload_id_key CREATE UNIQUE INDEX grid_patrols_grid_code_upload_id_key ON grid_patrols USING btree (grid_code, upload_id)
+INDEX grid_patrols.grid_patrols_grid_idx CREATE INDEX grid_patrols_grid_idx ON grid_patrols USING btree (grid_code, ended_at DESC)
+INDEX grid_patrols.grid_patrols_pkey CREATE UNIQUE INDEX grid_patrols_pkey ON grid_patrols USING btree (id)
 INDEX grids.grids_community_idx CREATE INDEX grids_community_idx ON grids USING btree (community_code)
 INDEX grids.grids_pkey CREATE UNIQUE INDEX grids_pkey ON grids USING btree (code)
 INDEX link_leases.link_leases_instance_idx CREATE INDEX link_leases_instance_idx ON link_leases USING btree (instance_id)

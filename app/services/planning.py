@@ -27,6 +27,7 @@ from app.db.repos import drones as drones_repo
 from app.db.repos import missions as repo
 from app.errors import NotFound, ValidationFailed
 from app.services.district import load_fences
+from app.services.plan_area import clip_to_area
 from app.services.plan_pool import PlanPool, default_workers
 from missions.camera import Camera
 from missions.checkpoint import Checkpoint
@@ -56,6 +57,7 @@ class PlanInputs:
     drone_id: int | None
     planner_kwargs: dict[str, Any]
     battery: dict[str, float] | None
+    area: Polygon | MultiPolygon | None = None  # coverage: plan only this part of the grids
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,8 @@ async def plan(
     kwargs = dict(inputs.planner_kwargs)
     async with pool.acquire() as conn:
         grids = await _grids(conn, inputs.grid_codes, principal)
+        if inputs.area is not None:
+            grids = clip_to_area(grids, inputs.area)
         kwargs["fences"] = await load_fences(conn)
         home = inputs.home
         battery = dict(inputs.battery) if inputs.battery else None

@@ -24,6 +24,8 @@ REQUIRED: dict[tuple[str, str], Permission | tuple[Permission, ...] | None] = {
     ("POST", "/grids/import"): Permission.MANAGE_DISTRICT,
     ("GET", "/grids"): Permission.READ,
     ("GET", "/grids/{code}"): Permission.READ,
+    ("GET", "/grids/{code}/coverage"): Permission.READ,
+    ("GET", "/grids/{code}/patrols"): Permission.READ,
     ("DELETE", "/grids/{code}"): Permission.MANAGE_DISTRICT,
     ("GET", "/communities"): Permission.READ,
     ("POST", "/geofences/import"): Permission.MANAGE_DISTRICT,

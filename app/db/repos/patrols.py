@@ -1,0 +1,113 @@
+"""Grid patrol rows (migration 0007) and the telemetry reads a patrol is computed from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+
+from app.db.conn import Conn
+
+PATROL_COLS: Final = """grid_code, upload_id, drone_id, mission_id, sortie, started_at, ended_at, samples,
+    camera_samples, grid_m2, seen_m2, seen_share, unseen, alt_band_m, final, computed_at"""
+
+_UPSERT: Final = f"""INSERT INTO grid_patrols ({PATROL_COLS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
+    ON CONFLICT (grid_code, upload_id) DO UPDATE SET
+        drone_id = EXCLUDED.drone_id, mission_id = EXCLUDED.mission_id, sortie = EXCLUDED.sortie,
+        started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, samples = EXCLUDED.samples,
+        camera_samples = EXCLUDED.camera_samples, grid_m2 = EXCLUDED.grid_m2, seen_m2 = EXCLUDED.seen_m2,
+        seen_share = EXCLUDED.seen_share, unseen = EXCLUDED.unseen, alt_band_m = EXCLUDED.alt_band_m,
+        final = EXCLUDED.final, computed_at = now()
+    WHERE NOT grid_patrols.final
+    RETURNING {PATROL_COLS}"""
+
+
+async def uploads_over_grid(conn: Conn, grid_code: str, limit: int) -> list[asyncpg.Record]:
+    """The latest stored uploads flown over the grid, newest upload first.
+
+    Ordered by the upload's start (the service's clock), not by sample time: a sample's time is
+    the vehicle's clock, which a simulator running faster than real time puts ahead of the wall.
+    """
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT u.id AS upload_id FROM drone_uploads u
+           WHERE EXISTS (SELECT 1 FROM telemetry_samples s
+                         WHERE s.grid_code = $1 AND s.upload_id = u.id AND s.drone_id = u.drone_id)
+           ORDER BY u.started_at DESC, u.id DESC LIMIT $2""",
+        grid_code,
+        limit,
+    )
+    return rows
+
+
+async def get_upload(conn: Conn, upload_id: int) -> asyncpg.Record | None:
+    """The upload with its mission's stored plan and request (None fields when the mission is gone)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """SELECT u.id, u.drone_id, u.mission_id, u.sortie, u.started_at, m.plan, m.request,
+                  d.capabilities
+           FROM drone_uploads u
+           LEFT JOIN missions m ON m.id = u.mission_id
+           LEFT JOIN drones d ON d.id = u.drone_id
+           WHERE u.id = $1""",
+        upload_id,
+    )
+    return row
+
+
+async def upload_samples(conn: Conn, drone_id: int, upload_id: int, since: datetime) -> list[asyncpg.Record]:
+    """Every sample of one upload in time order (the drone's index bounds the scan)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT time, lon_deg, lat_deg, alt_rel_m, mode, armed, mission_seq, received_at
+           FROM telemetry_samples
+           WHERE drone_id = $1 AND time >= $3 AND upload_id = $2
+           ORDER BY time, time_boot_ms""",
+        drone_id,
+        upload_id,
+        since,
+    )
+    return rows
+
+
+async def flown_on(conn: Conn, drone_id: int, upload_id: int, after: datetime) -> bool:
+    """The drone sent a sample after ``after`` that is not this upload's: landed, or flying another."""
+    value: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM telemetry_samples
+           WHERE drone_id = $1 AND time > $3 AND upload_id IS DISTINCT FROM $2)""",
+        drone_id,
+        upload_id,
+        after,
+    )
+    return value
+
+
+async def get_patrol(conn: Conn, grid_code: str, upload_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {PATROL_COLS} FROM grid_patrols WHERE grid_code = $1 AND upload_id = $2",
+        grid_code,
+        upload_id,
+    )
+    return row
+
+
+async def upsert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | None:
+    """Store a patrol; a final row is never replaced (None then: read it with ``get_patrol``)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        _UPSERT,
+        values["grid_code"],
+        values["upload_id"],
+        values["drone_id"],
+        values["mission_id"],
+        values["sortie"],
+        values["started_at"],
+        values["ended_at"],
+        values["samples"],
+        values["camera_samples"],
+        values["grid_m2"],
+        values["seen_m2"],
+        values["seen_share"],
+        values["unseen"],
+        values["alt_band_m"],
+        values["final"],
+    )
+    return row

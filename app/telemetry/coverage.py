@@ -1,0 +1,181 @@
+"""What a patrol's camera actually saw of a grid, from the flown track.
+
+"Camera on" comes from what the vehicle did, not from the plan alone: every sample carries the
+mission item the vehicle was flying to (MISSION_CURRENT, which ArduCopter and the simulator both
+send) and the upload it was flying. ArduCopter runs the DO items that follow a NAV item when that
+NAV item completes, so while the vehicle flies to NAV item ``seq`` its distance triggering is what
+the last DO_SET_CAM_TRIGG_DIST before ``seq`` set (on for a distance > 0). A vehicle that leaves
+AUTO (RTL, LAND after a failure, a pilot taking over) leaves the planned track, so only samples in
+AUTO and armed count.
+
+The footprint: a nadir pinhole camera (``missions.camera``) at the sample's altitude above home sees
+a strip ``footprint_width_m`` wide across the track. Consecutive samples that both have the camera
+on and fly within ``alt_band_m`` of the target item's altitude make a segment; a run of such
+segments is buffered by half the footprint width at the run's lowest altitude (the narrowest strip,
+so the share is never overstated), with flat ends. Samples of different items more than
+``max_gap_s`` apart break a run: the track between them is unknown (a lost link). Everything is measured in the grid's local
+metric frame (``geofences.frame.LocalFrame``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from geofences.frame import LocalFrame
+from missions.items import NAV_COMMANDS, MavCmd, MissionItem
+
+ALT_BAND_M = 5.0
+"""A sample counts when its altitude above home is within this of the target item's altitude."""
+MAX_GAP_S = 5.0
+"""Samples of different mission items further apart than this (vehicle time) do not join: the
+track between them is unknown (a lost link). Samples flying to the same item always join: the
+vehicle flew straight to it with the triggering unchanged, whatever the link did meanwhile."""
+GEOJSON_GRID_DEG = 1e-7
+"""Unseen geometry is snapped to this grid (7 decimals, about a centimetre) keeping it valid."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSample:
+    """One stored position sample, as much of it as coverage needs."""
+
+    time_s: float
+    lon_deg: float
+    lat_deg: float
+    alt_rel_m: float
+    mode: str | None
+    armed: bool
+    mission_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraPlan:
+    """Per mission item: whether triggering is on while flying to it, and its target altitude."""
+
+    camera_on: tuple[bool, ...]
+    target_alt_m: tuple[float | None, ...]
+
+    @classmethod
+    def from_items(cls, items: Sequence[MissionItem]) -> CameraPlan:
+        on = False
+        camera_on: list[bool] = []
+        target_alt_m: list[float | None] = []
+        for seq, item in enumerate(items):
+            # Flying to ``seq`` happens after every DO item before it has run.
+            camera_on.append(on and item.command in NAV_COMMANDS)
+            target_alt_m.append(float(item.z) if seq > 0 and item.command in NAV_COMMANDS else None)
+            if item.command == MavCmd.DO_SET_CAM_TRIGG_DIST:
+                on = item.param1 > 0.0
+        return cls(camera_on=tuple(camera_on), target_alt_m=tuple(target_alt_m))
+
+    def imaging(self, s: TrackSample, alt_band_m: float) -> bool:
+        """The sample was taken in AUTO with triggering on and the altitude in band."""
+        seq = s.mission_seq
+        if not s.armed or s.mode != "AUTO" or seq is None or not 0 <= seq < len(self.camera_on):
+            return False
+        target = self.target_alt_m[seq]
+        return self.camera_on[seq] and target is not None and abs(s.alt_rel_m - target) <= alt_band_m
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What was seen of one grid: areas in m², the unseen part in WGS-84."""
+
+    grid_m2: float
+    seen_m2: float
+    seen_share: float
+    unseen_wgs84: Polygon | MultiPolygon
+    camera_samples: int
+
+
+def imaging_runs(
+    samples: Sequence[TrackSample],
+    plan: CameraPlan,
+    alt_band_m: float = ALT_BAND_M,
+    max_gap_s: float = MAX_GAP_S,
+) -> list[list[TrackSample]]:
+    """Maximal runs of consecutive imaging samples, broken where the track between is unknown."""
+    runs: list[list[TrackSample]] = []
+    current: list[TrackSample] = []
+    for s in samples:
+        if plan.imaging(s, alt_band_m) and (not current or _joins(current[-1], s, max_gap_s)):
+            current.append(s)
+            continue
+        if len(current) >= 2:
+            runs.append(current)
+        current = [s] if plan.imaging(s, alt_band_m) else []
+    if len(current) >= 2:
+        runs.append(current)
+    return runs
+
+
+def _joins(a: TrackSample, b: TrackSample, max_gap_s: float) -> bool:
+    return a.mission_seq == b.mission_seq or b.time_s - a.time_s <= max_gap_s
+
+
+def seen_local(
+    runs: Sequence[Sequence[TrackSample]], frame: LocalFrame, width_at_m: Callable[[float], float]
+) -> BaseGeometry:
+    """The ground strips the runs imaged, in ``frame`` (metres)."""
+    strips = []
+    for run in runs:
+        line = LineString([frame.xy(s.lon_deg, s.lat_deg) for s in run])
+        if line.length <= 0.0:
+            continue
+        half_width_m = width_at_m(max(0.0, min(s.alt_rel_m for s in run))) / 2.0
+        if half_width_m > 0.0:
+            strips.append(line.buffer(half_width_m, cap_style="flat", join_style="round"))
+    return shapely.union_all(strips) if strips else Polygon()
+
+
+def _polygons(geom: BaseGeometry) -> Polygon | MultiPolygon:
+    """The areal part of an overlay result (lines and points from touching edges dropped)."""
+    if isinstance(geom, Polygon | MultiPolygon):
+        return geom
+    polys: list[Polygon] = []
+    for part in shapely.get_parts(geom):
+        if isinstance(part, Polygon) and not part.is_empty:
+            polys.append(part)
+        elif isinstance(part, MultiPolygon):
+            polys.extend(part.geoms)
+    return MultiPolygon(polys) if polys else MultiPolygon()
+
+
+def snap_wgs84(geom: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
+    """Round to 7 decimals keeping the geometry valid (GEOS snaps and repairs; slivers collapse)."""
+    snapped = shapely.set_precision(geom, GEOJSON_GRID_DEG)
+    return _polygons(snapped)
+
+
+def grid_coverage(
+    grid_wgs84: Polygon | MultiPolygon,
+    samples: Sequence[TrackSample],
+    plan: CameraPlan,
+    width_at_m: Callable[[float], float],
+    *,
+    alt_band_m: float = ALT_BAND_M,
+    max_gap_s: float = MAX_GAP_S,
+) -> Coverage:
+    """Seen share of ``grid_wgs84`` (area seen / grid area) and the unseen part, from the track."""
+    frame = LocalFrame.for_geometry(grid_wgs84)
+    grid = frame.to_local(grid_wgs84)
+    grid_m2 = float(grid.area)
+    if not math.isfinite(grid_m2) or grid_m2 <= 0.0:
+        raise ValueError("the grid has no area")
+    runs = imaging_runs(samples, plan, alt_band_m, max_gap_s)
+    seen = shapely.intersection(seen_local(runs, frame, width_at_m), grid)
+    seen_m2 = min(grid_m2, float(seen.area))
+    unseen_local = _polygons(shapely.difference(grid, seen))
+    unseen = snap_wgs84(frame.to_wgs84(unseen_local)) if not unseen_local.is_empty else MultiPolygon()
+    return Coverage(
+        grid_m2=grid_m2,
+        seen_m2=seen_m2,
+        seen_share=seen_m2 / grid_m2,
+        unseen_wgs84=unseen,
+        camera_samples=sum(len(r) for r in runs),
+    )

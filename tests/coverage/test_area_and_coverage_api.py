@@ -1,0 +1,141 @@
+"""`area` in coverage plans (a part of the grid to cover) and the coverage routes of a grid never flown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from shapely.affinity import translate
+from shapely.geometry import box, mapping, shape
+
+from app.services.sample import sample_document
+from geofences.frame import LocalFrame
+from tests.conftest import auth, wipe_district
+
+
+@pytest.fixture
+async def district(
+    pool: asyncpg.Pool, role_tokens: dict[str, str], client: httpx.AsyncClient
+) -> dict[str, Any]:
+    await wipe_district(pool)
+    admin = auth(role_tokens["admin"])
+    assert (
+        await client.post("/grids/import", json=sample_document("grids"), headers=admin)
+    ).status_code == 200
+    grid = max(sample_document("grids")["features"], key=lambda g: shape(g["geometry"]).area)
+    return {"viewer": auth(role_tokens["viewer"]), "grid": grid}
+
+
+def request(grid: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    c = shape(grid["geometry"]).representative_point()
+    return {
+        "kind": "coverage",
+        "grid_codes": [grid["properties"]["code"]],
+        "home": {"lon_deg": c.x, "lat_deg": c.y},
+        "swath_m": 30,
+        "alt_m": 50,
+        **extra,
+    }
+
+
+def west_half(grid: dict[str, Any]) -> Any:
+    g = shape(grid["geometry"])
+    x0, y0, x1, y1 = g.bounds
+    return g.intersection(box(x0, y0, (x0 + x1) / 2, y1))
+
+
+def geojson(geom: Any) -> dict[str, Any]:
+    m = mapping(geom)
+    return {"type": m["type"], "coordinates": m["coordinates"]}
+
+
+def area_m2(geom: Any) -> float:
+    return float(LocalFrame.for_geometry(geom).to_local(geom).area)
+
+
+async def test_coverage_plan_of_an_area_covers_that_part_only(
+    client: httpx.AsyncClient, district: dict[str, Any]
+) -> None:
+    half = west_half(district["grid"])
+    whole = await client.post("/missions/plan", json=request(district["grid"]), headers=district["viewer"])
+    part = await client.post(
+        "/missions/plan", json=request(district["grid"], area=geojson(half)), headers=district["viewer"]
+    )
+    assert whole.status_code == 200 and part.status_code == 200, part.text
+    assert part.json()["stats"]["area_m2"] == pytest.approx(area_m2(half), rel=1e-3)
+    assert part.json()["stats"]["length_m"] < whole.json()["stats"]["length_m"]
+    footprints = next(
+        f for f in part.json()["geojson"]["features"] if f["properties"].get("kind") == "footprints"
+    )
+    frame = LocalFrame.for_geometry(half)
+    covered = frame.to_local(shape(footprints["geometry"])).buffer(0)
+    assert covered.intersection(frame.to_local(half)).area >= 0.99 * frame.to_local(half).area
+
+
+@pytest.mark.parametrize(
+    ("area", "field"),
+    [
+        ({"type": "Point", "coordinates": [120.5, 31.5]}, "area.type"),
+        (
+            {"type": "Polygon", "coordinates": [[[120.5, 31.5], [120.6, 31.5], [120.5, 31.6]]]},
+            "area.coordinates.0",
+        ),
+        ({"type": "Polygon", "coordinates": "nope"}, "area.coordinates"),
+    ],
+)
+async def test_malformed_area_is_422_naming_it(
+    client: httpx.AsyncClient, district: dict[str, Any], area: dict[str, Any], field: str
+) -> None:
+    r = await client.post(
+        "/missions/plan", json=request(district["grid"], area=area), headers=district["viewer"]
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert set(body) == {"code", "message", "details"}
+    assert body["details"][0]["field"] == field
+
+
+async def test_area_reaching_outside_the_grid_is_422_naming_area(
+    client: httpx.AsyncClient, district: dict[str, Any]
+) -> None:
+    moved = translate(west_half(district["grid"]), xoff=0.001)  # about 100 m east: pokes out
+    outside = shape(geojson(moved)).difference(shape(district["grid"]["geometry"]))
+    assert area_m2(outside) > 100
+    r = await client.post(
+        "/missions/plan", json=request(district["grid"], area=geojson(moved)), headers=district["viewer"]
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["details"] == [{"field": "area", "problem": r.json()["details"][0]["problem"]}]
+    assert "outside the grids" in r.json()["message"]
+
+
+async def test_area_only_for_coverage(client: httpx.AsyncClient, district: dict[str, Any]) -> None:
+    body = {**request(district["grid"], area=geojson(west_half(district["grid"]))), "kind": "perimeter"}
+    body.pop("swath_m")
+    r = await client.post("/missions/plan", json=body, headers=district["viewer"])
+    assert r.status_code == 422, r.text
+    assert r.json()["details"][0]["field"] == "area"
+
+
+async def test_grid_never_patrolled_reports_the_whole_grid_unseen(
+    client: httpx.AsyncClient, district: dict[str, Any]
+) -> None:
+    code = district["grid"]["properties"]["code"]
+    r = await client.get(f"/grids/{code}/coverage", headers=district["viewer"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["last_patrolled_at"] is None and body["seen_share"] is None and body["patrol"] is None
+    grid = shape(district["grid"]["geometry"])
+    assert shape(body["unseen"]).symmetric_difference(grid).area < 1e-10  # equal but for 7-decimal rounding
+    assert (await client.get(f"/grids/{code}/patrols", headers=district["viewer"])).json() == []
+
+
+async def test_coverage_of_an_unknown_grid_is_404(
+    client: httpx.AsyncClient, district: dict[str, Any]
+) -> None:
+    for path in ("/grids/NOPE-1/coverage", "/grids/NOPE-1/patrols"):
+        r = await client.get(path, headers=district["viewer"])
+        assert r.status_code == 404, r.text
+        assert r.json()["code"] == "not_found"
