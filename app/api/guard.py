@@ -52,6 +52,17 @@ def text_problem(text: str) -> str | None:
     return f"contains a lone UTF-16 surrogate (U+{ord(found.group()):04X}), which is not valid Unicode"
 
 
+def _only_floats(items: list[Any]) -> bool:
+    """Floats, or lists of floats (GeoJSON positions and rings): nothing in them to check.
+
+    The fast path for the bulk of an import; the types are gathered in C, not item by item.
+    """
+    kinds = set(map(type, items))
+    if kinds <= {float}:
+        return True
+    return kinds == {list} and all(set(map(type, sub)) <= {float} for sub in items)
+
+
 def _walk(value: Any, field: str) -> Iterator[tuple[str, str]]:
     """(field, problem) for every unstorable string or out-of-range integer, keys included."""
     stack: list[tuple[Any, str, int]] = [(value, field, 0)]
@@ -77,6 +88,8 @@ def _walk(value: Any, field: str) -> Iterator[tuple[str, str]]:
                     yield sub_path, f"member name {problem}"
                 stack.append((sub, sub_path, depth + 1))
         elif isinstance(item, list):
+            if depth < MAX_JSON_DEPTH and _only_floats(item):
+                continue
             stack.extend((sub, f"{path}.{i}", depth + 1) for i, sub in reversed(list(enumerate(item))))
 
 
