@@ -32,7 +32,9 @@ async def two_grids(pool: asyncpg.Pool, client: httpx.AsyncClient, admin_token: 
     assert r.status_code == 200, r.text
 
 
-async def scoped_token(client: httpx.AsyncClient, admin_token: str, role: str, community: str) -> dict[str, str]:
+async def scoped_token(
+    client: httpx.AsyncClient, admin_token: str, role: str, community: str
+) -> dict[str, str]:
     body = {"name": f"{role} of {community}", "role": role, "communities": [community]}
     r = await client.post("/tokens", json=body, headers=auth(admin_token))
     assert r.status_code == 201, r.text

@@ -57,7 +57,9 @@ def order_body(**extra: Any) -> dict[str, Any]:
     return body
 
 
-async def act(client: httpx.AsyncClient, headers: dict[str, str], order_id: int, action: str, **body: Any) -> httpx.Response:
+async def act(
+    client: httpx.AsyncClient, headers: dict[str, str], order_id: int, action: str, **body: Any
+) -> httpx.Response:
     return await client.post(f"/work-orders/{order_id}/{action}", json=body, headers=headers)
 
 

@@ -64,15 +64,15 @@ async def join_open_alert(
     return await conn.fetchrow(
         """WITH near AS (
                SELECT id FROM detection_alerts
-               WHERE state = 'open' AND type = $1
-                 AND last_seen_at >= $4 - make_interval(secs => $6)
-                 AND first_seen_at <= $4 + make_interval(secs => $6)
+               WHERE state = 'open' AND type = $1::text
+                 AND last_seen_at >= $4::timestamptz - make_interval(secs => $6::float8)
+                 AND first_seen_at <= $4::timestamptz + make_interval(secs => $6::float8)
                  AND sqrt(power((lon_deg - $2) * 111320 * cos(radians($3)), 2)
-                          + power((lat_deg - $3) * 110540, 2)) <= $5
+                          + power((lat_deg - $3) * 110540, 2)) <= $5::float8
                ORDER BY power((lon_deg - $2) * cos(radians($3)), 2) + power(lat_deg - $3, 2)
                LIMIT 1)
            UPDATE detection_alerts a SET detection_count = a.detection_count + 1,
-               last_seen_at = greatest(a.last_seen_at, $4), first_seen_at = least(a.first_seen_at, $4)
+               last_seen_at = greatest(a.last_seen_at, $4::timestamptz), first_seen_at = least(a.first_seen_at, $4::timestamptz)
            FROM near WHERE a.id = near.id
            RETURNING a.id, a.detection_count""",
         type_,
