@@ -8,9 +8,9 @@ streams for N drones over UDP on 127.0.0.1, one datagram per drone per 100 ms ti
 messages due in it (as ArduPilot's buffered UDP output does): GLOBAL_POSITION_INT at
 ``--position-hz`` (10), ATTITUDE at ``--attitude-hz`` (10), SYS_STATUS, GPS_RAW_INT,
 BATTERY_STATUS, VFR_HUD and MISSION_CURRENT at ``--status-hz`` (2), HEARTBEAT at 1 Hz.
-Positions and attitudes are encoded as they are sent (each position with its own time since boot,
-so every one is a distinct row) and wander over a 20 x 20 block of grids (and off it); the other
-messages are pre-encoded. Drones are spread over links of 250 system ids each.
+The generator encodes the whole phase before it starts sending (each position with its own time
+since boot, so every one is a distinct row); positions wander over a 20 x 20 block of grids (and
+off it). Drones are spread over links of 250 system ids each.
 
 The service side is the real code in this process: ``LinkManager`` (pymavlink decoding, vehicle
 state) and ``TelemetryIngest`` with its defaults (5,000 rows / 200 ms batches), on real PostgreSQL.
@@ -123,32 +123,34 @@ class DroneStream:
 
 
 def generate(args: dict[str, Any], out: Any) -> None:
-    """Send ``seconds`` of ticks, paced at 100 ms or unpaced; report counts through ``out``."""
+    """Encode ``seconds`` of ticks first, then send them paced at 100 ms or unpaced, so the
+    generator's CPU during the measurement is only ``sendto``; report counts through ``out``."""
     streams = [
         DroneStream(i % SYSIDS_PER_LINK + 1, i, args["status_hz"], args["position_hz"], args["attitude_hz"])
         for i in range(args["drones"])
     ]
     ports = args["ports"]
     targets = [("127.0.0.1", ports[i // SYSIDS_PER_LINK]) for i in range(args["drones"])]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     ticks = round(args["seconds"] / TICK_S)
     first_tick = args["first_tick"]
     messages = positions = datagrams = 0
-    start = time.perf_counter()
+    plan: list[list[bytes]] = []
     for t in range(ticks):
-        tick = first_tick + t
-        for stream, target in zip(streams, targets, strict=True):
-            data, m, p = stream.datagram(tick)
-            while True:
-                try:
-                    sock.sendto(data, target)
-                    break
-                except BlockingIOError:  # pragma: no cover - send buffer full
-                    time.sleep(0.0005)
+        tick_data = []
+        for stream in streams:
+            data, m, p = stream.datagram(first_tick + t)
+            tick_data.append(data)
             messages += m
             positions += p
             datagrams += 1
+        plan.append(tick_data)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    send = sock.sendto
+    start = time.perf_counter()
+    for t, tick_data in enumerate(plan):
+        for data, target in zip(tick_data, targets, strict=True):
+            send(data, target)
         if args["paced"]:
             delay = start + (t + 1) * TICK_S - time.perf_counter()
             if delay > 0:
