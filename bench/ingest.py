@@ -38,6 +38,7 @@ import math
 import multiprocessing as mp
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import sys
@@ -386,6 +387,7 @@ async def main(args: argparse.Namespace) -> int:
         await admin.close()
         if embedded is not None:
             embedded.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     parse_rate = parsed / parse_s
     copy_rate = copied / copy_s
