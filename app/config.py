@@ -116,6 +116,19 @@ class Settings(BaseSettings):
     alert_photo_hold_s: float = Field(default=30.0, ge=0, le=3600)
     alert_commanded_window_s: float = Field(default=10.0, gt=0, le=600)
     alert_quiet_earshot_m: float = Field(default=50.0, ge=0, le=5000)
+    runs_enabled: bool = True
+    run_separation_horizontal_m: float = Field(default=50.0, gt=0, le=10_000)
+    run_separation_vertical_m: float = Field(default=20.0, gt=0, le=1000)
+    run_max_layers: int = Field(default=3, ge=0, le=20)
+    run_min_alt_m: float = Field(default=15.0, ge=0, le=1000)
+    run_delay_step_s: float = Field(default=60.0, gt=0, le=86_400)
+    run_max_delay_s: float = Field(default=1800.0, ge=0, le=86_400)
+    run_battery_reserve_pct: float = Field(default=20.0, ge=0, lt=100)
+    run_progress_s: float = Field(default=1.0, gt=0, le=60)
+    run_adopt_s: float = Field(default=2.0, gt=0, le=600)
+    schedule_tick_s: float = Field(default=5.0, gt=0, le=3600)
+    schedule_min_interval_s: float = Field(default=900.0, ge=1, le=86_400)
+    schedule_default_tz: str = "Asia/Shanghai"
     live_enabled: bool = True
     live_state_hz: float = Field(default=5.0, gt=0, le=50, description="Coalesced states per drone per second")
     live_max_events: int = Field(default=1000, ge=10, le=1_000_000)

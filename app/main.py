@@ -22,6 +22,7 @@ from app.api import (
     health,
     live,
     missions,
+    runs,
     telemetry,
     tokens,
     webhooks,
@@ -36,6 +37,9 @@ from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.link.manager import LinkManager
 from app.live.service import start_live
+from app.scheduling.clock import SystemClock
+from app.scheduling.driver import RunDriver, run_settings
+from app.scheduling.runs import RunStore
 from app.services import planning
 from app.services.alert_detection import DetectorRunner, detector_settings
 from app.services.alerts import AlertService
@@ -98,8 +102,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         clear_hold_s=settings.alert_clear_hold_s,
                     )
                     await app.state.alert_detection.start()
+                if settings.runs_enabled:
+                    store = RunStore(db.pool, SystemClock())
+                    app.state.runs = RunDriver(store, app.state.flights, app.state.alerts, run_settings(settings))
+                    await app.state.runs.start()
             yield
         finally:
+            if getattr(app.state, "runs", None) is not None:
+                await app.state.runs.close()
+                app.state.runs = None
             if getattr(app.state, "live", None) is not None:
                 await app.state.live.close()
                 app.state.live = app.state.live_hub = None
@@ -152,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         detections.router,
         webhooks.router,
         live.router,
+        runs.router,
     ):
         app.include_router(router)
     return app

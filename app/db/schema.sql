@@ -144,6 +144,27 @@ TABLE link_leases
   COLUMN instance_id text NOT NULL
   COLUMN expires_at timestamp with time zone NOT NULL
   COLUMN acquired_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE mission_runs
+  COLUMN id bigint NOT NULL
+  COLUMN mission_id bigint NOT NULL
+  COLUMN drone_id bigint NULL
+  COLUMN schedule_id bigint NULL
+  COLUMN occurrence_at timestamp with time zone NULL
+  COLUMN state text NOT NULL
+  COLUMN sortie integer NOT NULL DEFAULT 0
+  COLUMN sortie_count integer NOT NULL
+  COLUMN upload_id bigint NULL
+  COLUMN current_seq integer NULL
+  COLUMN item_count integer NULL
+  COLUMN progress_pct double precision NULL
+  COLUMN eta_s double precision NULL
+  COLUMN alt_offset_m double precision NOT NULL DEFAULT 0
+  COLUMN sim_only boolean NOT NULL DEFAULT false
+  COLUMN not_before timestamp with time zone NULL
+  COLUMN reason text NULL
+  COLUMN created_by bigint NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE missions
   COLUMN id bigint NOT NULL
   COLUMN name text NOT NULL
@@ -163,6 +184,15 @@ TABLE outbox_events
   COLUMN community_code text NULL
   COLUMN payload jsonb NOT NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE run_transitions
+  COLUMN id bigint NOT NULL
+  COLUMN run_id bigint NOT NULL
+  COLUMN at timestamp with time zone NOT NULL
+  COLUMN from_state text NULL
+  COLUMN to_state text NOT NULL
+  COLUMN sortie integer NOT NULL
+  COLUMN actor text NOT NULL
+  COLUMN reason text NULL
 TABLE schema_migrations
   COLUMN version integer NOT NULL
   COLUMN name text NOT NULL
@@ -297,7 +327,7 @@ CONSTRAINT alerts.alerts_message_check CHECK (length(message) >= 1 AND length(me
 CONSTRAINT alerts.alerts_pkey PRIMARY KEY (id)
 CONSTRAINT alerts.alerts_severity_check CHECK (severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))
 CONSTRAINT alerts.alerts_state_check CHECK (state = ANY (ARRAY['open'::text, 'cleared'::text]))
-CONSTRAINT alerts.alerts_type_check CHECK (type = ANY (ARRAY['geofence_breach'::text, 'battery_low'::text, 'battery_return_home'::text, 'link_lost'::text, 'gps_degraded'::text, 'ekf_unhealthy'::text, 'route_deviation'::text, 'unexpected_mode'::text, 'autopilot_message'::text, 'mission_stalled'::text, 'quiet_zone_broadcast'::text, 'no_photo_zone_photo'::text]))
+CONSTRAINT alerts.alerts_type_check CHECK (type = ANY (ARRAY['geofence_breach'::text, 'battery_low'::text, 'battery_return_home'::text, 'link_lost'::text, 'gps_degraded'::text, 'ekf_unhealthy'::text, 'route_deviation'::text, 'unexpected_mode'::text, 'autopilot_message'::text, 'mission_stalled'::text, 'quiet_zone_broadcast'::text, 'no_photo_zone_photo'::text, 'run_skipped'::text, 'run_failed'::text]))
 CONSTRAINT alerts.alerts_update_count_check CHECK (update_count >= 0)
 CONSTRAINT api_tokens.api_tokens_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
 CONSTRAINT api_tokens.api_tokens_name_check CHECK (length(name) >= 1 AND length(name) <= 100)
@@ -374,6 +404,20 @@ CONSTRAINT grids.grids_vertex_count_check CHECK (vertex_count >= 4)
 CONSTRAINT link_leases.link_leases_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE CASCADE
 CONSTRAINT link_leases.link_leases_instance_id_check CHECK (length(instance_id) >= 1 AND length(instance_id) <= 200)
 CONSTRAINT link_leases.link_leases_pkey PRIMARY KEY (drone_id)
+CONSTRAINT mission_runs.mission_runs_check CHECK (sortie < sortie_count)
+CONSTRAINT mission_runs.mission_runs_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id) ON DELETE SET NULL
+CONSTRAINT mission_runs.mission_runs_current_seq_check CHECK (current_seq >= 0)
+CONSTRAINT mission_runs.mission_runs_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE SET NULL
+CONSTRAINT mission_runs.mission_runs_eta_s_check CHECK (eta_s >= 0::double precision)
+CONSTRAINT mission_runs.mission_runs_item_count_check CHECK (item_count >= 0)
+CONSTRAINT mission_runs.mission_runs_mission_id_fkey FOREIGN KEY (mission_id) REFERENCES missions(id) ON DELETE CASCADE
+CONSTRAINT mission_runs.mission_runs_pkey PRIMARY KEY (id)
+CONSTRAINT mission_runs.mission_runs_progress_pct_check CHECK (progress_pct >= 0::double precision AND progress_pct <= 100::double precision)
+CONSTRAINT mission_runs.mission_runs_reason_check CHECK (length(reason) <= 1000)
+CONSTRAINT mission_runs.mission_runs_sortie_check CHECK (sortie >= 0)
+CONSTRAINT mission_runs.mission_runs_sortie_count_check CHECK (sortie_count >= 1)
+CONSTRAINT mission_runs.mission_runs_state_check CHECK (state = ANY (ARRAY['planned'::text, 'scheduled'::text, 'dispatching'::text, 'uploading'::text, 'ready'::text, 'running'::text, 'paused'::text, 'returning'::text, 'landed'::text, 'waiting'::text, 'completed'::text, 'aborted'::text, 'failed'::text, 'skipped'::text]))
+CONSTRAINT mission_runs.mission_runs_upload_id_fkey FOREIGN KEY (upload_id) REFERENCES drone_uploads(id) ON DELETE SET NULL
 CONSTRAINT missions.missions_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
 CONSTRAINT missions.missions_grid_codes_check CHECK (cardinality(grid_codes) >= 1)
 CONSTRAINT missions.missions_kind_check CHECK (kind = ANY (ARRAY['coverage'::text, 'perimeter'::text, 'broadcast'::text, 'spray'::text, 'inspect'::text, 'checkpoint'::text]))
@@ -382,6 +426,10 @@ CONSTRAINT missions.missions_pkey PRIMARY KEY (id)
 CONSTRAINT missions.missions_sortie_count_check CHECK (sortie_count >= 1)
 CONSTRAINT outbox_events.outbox_events_event_id_key UNIQUE (event_id)
 CONSTRAINT outbox_events.outbox_events_pkey PRIMARY KEY (id)
+CONSTRAINT run_transitions.run_transitions_actor_check CHECK (length(actor) >= 1 AND length(actor) <= 200)
+CONSTRAINT run_transitions.run_transitions_pkey PRIMARY KEY (id)
+CONSTRAINT run_transitions.run_transitions_reason_check CHECK (length(reason) <= 1000)
+CONSTRAINT run_transitions.run_transitions_run_id_fkey FOREIGN KEY (run_id) REFERENCES mission_runs(id) ON DELETE CASCADE
 CONSTRAINT schema_migrations.schema_migrations_pkey PRIMARY KEY (version)
 CONSTRAINT streets.streets_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
 CONSTRAINT streets.streets_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
@@ -469,11 +517,17 @@ INDEX grids.grids_community_idx CREATE INDEX grids_community_idx ON grids USING 
 INDEX grids.grids_pkey CREATE UNIQUE INDEX grids_pkey ON grids USING btree (code)
 INDEX link_leases.link_leases_instance_idx CREATE INDEX link_leases_instance_idx ON link_leases USING btree (instance_id)
 INDEX link_leases.link_leases_pkey CREATE UNIQUE INDEX link_leases_pkey ON link_leases USING btree (drone_id)
+INDEX mission_runs.mission_runs_one_active_per_drone CREATE UNIQUE INDEX mission_runs_one_active_per_drone ON mission_runs USING btree (drone_id) WHERE (state = ANY (ARRAY['dispatching'::text, 'uploading'::text, 'ready'::text, 'running'::text, 'paused'::text, 'returning'::text, 'landed'::text, 'waiting'::text]))
+INDEX mission_runs.mission_runs_pkey CREATE UNIQUE INDEX mission_runs_pkey ON mission_runs USING btree (id)
+INDEX mission_runs.mission_runs_schedule_idx CREATE INDEX mission_runs_schedule_idx ON mission_runs USING btree (schedule_id, occurrence_at)
+INDEX mission_runs.mission_runs_state_idx CREATE INDEX mission_runs_state_idx ON mission_runs USING btree (state)
 INDEX missions.missions_created_idx CREATE INDEX missions_created_idx ON missions USING btree (created_at DESC)
 INDEX missions.missions_pkey CREATE UNIQUE INDEX missions_pkey ON missions USING btree (id)
 INDEX outbox_events.outbox_events_aggregate_idx CREATE INDEX outbox_events_aggregate_idx ON outbox_events USING btree (aggregate, id)
 INDEX outbox_events.outbox_events_event_id_key CREATE UNIQUE INDEX outbox_events_event_id_key ON outbox_events USING btree (event_id)
 INDEX outbox_events.outbox_events_pkey CREATE UNIQUE INDEX outbox_events_pkey ON outbox_events USING btree (id)
+INDEX run_transitions.run_transitions_pkey CREATE UNIQUE INDEX run_transitions_pkey ON run_transitions USING btree (id)
+INDEX run_transitions.run_transitions_run_idx CREATE INDEX run_transitions_run_idx ON run_transitions USING btree (run_id, id)
 INDEX schema_migrations.schema_migrations_pkey CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version)
 INDEX streets.streets_pkey CREATE UNIQUE INDEX streets_pkey ON streets USING btree (code)
 INDEX telemetry_events.telemetry_events_pkey CREATE UNIQUE INDEX telemetry_events_pkey ON telemetry_events USING btree (drone_id, boot_id, seq)

@@ -253,11 +253,27 @@ class FlightService:
         _can_fly(principal, drone["kind"])
         async with self.pool.acquire() as conn:
             _, plan = await planning.load(conn, mission_id, principal)
+        return await self.upload_checked(drone, mission_id, plan, sortie, created_by=principal.token_id or None)
+
+    async def upload_checked(
+        self,
+        drone: asyncpg.Record,
+        mission_id: int,
+        plan: MissionPlan,
+        sortie: int,
+        *,
+        created_by: int | None,
+        items: tuple[MissionItem, ...] | None = None,
+    ) -> dict[str, Any]:
+        """The upload after the caller's permission checks (the run driver calls it for each sortie):
+        the plan's checks against this drone, then mission (``items`` when the run moved the sortie
+        to another altitude layer), fence and rally, logged in drone_uploads."""
+        drone_id = drone["id"]
         self._check_plan_for_drone(plan, sortie, drone)
         vehicle = self.online_vehicle(drone_id)
         if vehicle.state().armed:
             raise Conflict(f"drone {drone_id} is armed: land before uploading a new mission")
-        items = plan.sorties[sortie].items
+        items = items if items is not None else plan.sorties[sortie].items
         async with self.pool.acquire() as conn:
             upload_id = await missions_repo.start_upload(
                 conn,
@@ -265,7 +281,7 @@ class FlightService:
                 mission_id=mission_id,
                 sortie=sortie,
                 item_count=len(items),
-                created_by=principal.token_id or None,
+                created_by=created_by,
             )
         reports = []
         try:

@@ -33,6 +33,8 @@ class AlertType(StrEnum):
     MISSION_STALLED = "mission_stalled"
     QUIET_ZONE_BROADCAST = "quiet_zone_broadcast"
     NO_PHOTO_ZONE_PHOTO = "no_photo_zone_photo"
+    RUN_SKIPPED = "run_skipped"  # raised by the run scheduler, not a detector
+    RUN_FAILED = "run_failed"  # raised by the run driver, not a detector
 
 
 class Severity(StrEnum):

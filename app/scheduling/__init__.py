@@ -1,0 +1,1 @@
+"""Missions that run themselves: stored runs, schedules, assignment, deconfliction, the driver."""
