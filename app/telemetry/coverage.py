@@ -124,7 +124,7 @@ def seen_local(
     """The ground strips the runs imaged, in ``frame`` (metres)."""
     strips = []
     for run in runs:
-        line = LineString([frame.xy(s.lon_deg, s.lat_deg) for s in run])
+        line = frame.to_local(LineString([(s.lon_deg, s.lat_deg) for s in run]))
         if line.length <= 0.0:
             continue
         half_width_m = width_at_m(max(0.0, min(s.alt_rel_m for s in run))) / 2.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,6 +41,7 @@ CAMERA = {  # DJI Mavic 3E wide: 56 m across track at 40 m
 CAM_TRIGG_DIST = 206
 NAV_COMMANDS = {16, 17, 18, 19, 20, 21, 22}
 RASTER_STEP_M = 2.0
+log = logging.getLogger(__name__)
 SENSOR_PER_FOCAL = 17.3 / 12.29  # footprint width per metre of altitude
 
 
@@ -248,6 +250,14 @@ async def test_patrol_cut_halfway_reports_seen_share_and_a_replan_covers_the_gap
     assert footprints, "the re-plan should report its footprints"
     covered = frame.to_local(shape(footprints[0]["geometry"])).buffer(0)
     gap = frame.to_local(unseen)
+    log.info(
+        "seen_share=%.4f raster=%.4f replan_covers=%.4f unseen_m2=%.0f replan_area_m2=%.0f",
+        cov["seen_share"],
+        expected,
+        covered.intersection(gap).area / gap.area,
+        gap.area,
+        replan["stats"]["area_m2"],
+    )
     assert covered.intersection(gap).area >= 0.99 * gap.area
     assert replan["stats"]["area_m2"] <= 1.01 * gap.area, "the re-plan covers the gap, not the whole grid"
 
