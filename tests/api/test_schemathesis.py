@@ -121,7 +121,7 @@ async def fresh_tokens(api_schema: schemathesis.BaseSchema, fresh_dsn: str) -> d
 EXAMPLES_PER_OPERATION = 6
 
 
-def _run_operation(operation: Any, mode: GenerationMode, tokens: list[str], client: Any) -> None:
+def _run_operation(operation: Any, mode: GenerationMode, role_tokens: list[str], client: Any) -> None:
     """Generated cases of one operation in one mode, each sent with every role's token; a 201's
     ``Location`` must read the new resource back."""
 
@@ -135,7 +135,7 @@ def _run_operation(operation: Any, mode: GenerationMode, tokens: list[str], clie
         suppress_health_check=list(HealthCheck),
     )
     def run(case: schemathesis.Case) -> None:
-        for token in tokens:
+        for token in role_tokens:
             response = case.call(headers=auth(token))
             case.validate_response(response, checks=CHECKS)
             if response.status_code == 201:
