@@ -82,7 +82,8 @@ def camera_plan(upload: asyncpg.Record) -> CameraPlan:
     sortie = upload["sortie"]
     if not plan or sortie >= len(plan["sorties"]):
         return CameraPlan(camera_on=(), target_alt_m=())  # mission deleted: no camera work is known
-    return CameraPlan.from_items(items_from_list(plan["sorties"][sortie]["items"]))
+    items = items_from_list(plan["sorties"][sortie]["items"])
+    return CameraPlan.from_items(items, alt_offset_m=float(upload["alt_offset_m"]))
 
 
 def track(rows: list[asyncpg.Record]) -> list[TrackSample]:

@@ -10,11 +10,11 @@ AUTO and armed count.
 
 The footprint: a nadir pinhole camera (``missions.camera``) at the sample's altitude above home sees
 a strip ``footprint_width_m`` wide across the track. Consecutive samples that both have the camera
-on and fly within ``alt_band_m`` of the target item's altitude make a segment; a run of such
-segments is buffered by half the footprint width at the run's lowest altitude (the narrowest strip,
-so the share is never overstated), with flat ends. Samples of different items more than
-``max_gap_s`` apart break a run: the track between them is unknown (a lost link). Everything is measured in the grid's local
-metric frame (``geofences.frame.LocalFrame``).
+on and fly within ``alt_band_m`` of the target item's altitude make a segment, buffered by half the
+footprint width at the lower of its two altitudes (never overstating what was seen), with flat ends;
+where two segments of a run meet, a round join of the narrower half-width fills the outside of a turn.
+Samples of different items more than ``max_gap_s`` apart break a run: the track between them is
+unknown (a lost link). Everything is measured in the grid's local metric frame (``geofences.frame.LocalFrame``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -61,14 +62,17 @@ class CameraPlan:
     target_alt_m: tuple[float | None, ...]
 
     @classmethod
-    def from_items(cls, items: Sequence[MissionItem]) -> CameraPlan:
+    def from_items(cls, items: Sequence[MissionItem], alt_offset_m: float = 0.0) -> CameraPlan:
+        """``alt_offset_m``: the sortie was uploaded that far above (below) its plan, as a mission run
+        moved to a free altitude layer does (``app.scheduling.flying.shift_items``)."""
         on = False
         camera_on: list[bool] = []
         target_alt_m: list[float | None] = []
         for seq, item in enumerate(items):
             # Flying to ``seq`` happens after every DO item before it has run.
             camera_on.append(on and item.command in NAV_COMMANDS)
-            target_alt_m.append(float(item.z) if seq > 0 and item.command in NAV_COMMANDS else None)
+            nav = seq > 0 and item.command in NAV_COMMANDS
+            target_alt_m.append(float(item.z) + alt_offset_m if nav else None)
             if item.command == MavCmd.DO_SET_CAM_TRIGG_DIST:
                 on = item.param1 > 0.0
         return cls(camera_on=tuple(camera_on), target_alt_m=tuple(target_alt_m))
@@ -122,14 +126,21 @@ def seen_local(
     runs: Sequence[Sequence[TrackSample]], frame: LocalFrame, width_at_m: Callable[[float], float]
 ) -> BaseGeometry:
     """The ground strips the runs imaged, in ``frame`` (metres)."""
-    strips = []
+    strips: list[BaseGeometry] = []
     for run in runs:
-        line = frame.to_local(LineString([(s.lon_deg, s.lat_deg) for s in run]))
-        if line.length <= 0.0:
-            continue
-        half_width_m = width_at_m(max(0.0, min(s.alt_rel_m for s in run))) / 2.0
-        if half_width_m > 0.0:
-            strips.append(line.buffer(half_width_m, cap_style="flat", join_style="round"))
+        xy = shapely.get_coordinates(frame.to_local(LineString([(s.lon_deg, s.lat_deg) for s in run])))
+        half_m = np.array([width_at_m(max(0.0, s.alt_rel_m)) for s in run]) / 2.0
+        seg_half_m = np.minimum(half_m[:-1], half_m[1:])
+        segments = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+        keep = (shapely.length(segments) > 0.0) & (seg_half_m > 0.0)
+        strips.extend(shapely.buffer(segments[keep], seg_half_m[keep], cap_style="flat"))
+        # Each pair of adjacent segments with a round join: fills the outside of a turn, flat at both ends.
+        joint_half_m = np.minimum(seg_half_m[:-1], seg_half_m[1:])
+        joints = keep[:-1] & keep[1:]
+        bends = shapely.linestrings(np.stack([xy[:-2], xy[1:-1], xy[2:]], axis=1))
+        strips.extend(
+            shapely.buffer(bends[joints], joint_half_m[joints], cap_style="flat", join_style="round")
+        )
     return shapely.union_all(strips) if strips else Polygon()
 
 

@@ -105,3 +105,10 @@ def test_everything_seen_leaves_an_empty_unseen_part() -> None:
     cov = grid_coverage(GRID, lanes, PLAN, lambda _alt: 25.0)
     assert cov.seen_share == pytest.approx(1.0, abs=1e-6)
     assert cov.unseen_wgs84.is_empty
+
+
+def test_a_sortie_moved_to_another_altitude_layer_is_judged_at_that_layer() -> None:
+    lane = along(50.0, 0.0, 100.0, alt_m=60.0)
+    assert grid_coverage(GRID, lane, PLAN, width).seen_m2 == 0.0
+    moved = CameraPlan.from_items(ITEMS, alt_offset_m=20.0)
+    assert grid_coverage(GRID, lane, moved, width).seen_share == pytest.approx(0.2, rel=1e-3)

@@ -226,7 +226,7 @@ async def test_patrol_cut_halfway_reports_seen_share_and_a_replan_covers_the_gap
         )
     expected = raster_seen_share(grid, rows, items)
     # The raster differs from the polygons by the 2 m lattice and the wedges where legs join.
-    assert abs(cov["seen_share"] - expected) <= 0.02, (cov["seen_share"], expected)
+    assert abs(cov["seen_share"] - expected) <= 0.01, (cov["seen_share"], expected)
     assert 0.3 <= cov["seen_share"] <= 0.7, "cut about halfway through the camera work"
 
     unseen = shape(cov["unseen"])

@@ -42,10 +42,17 @@ async def uploads_over_grid(conn: Conn, grid_code: str, limit: int) -> list[asyn
 
 
 async def get_upload(conn: Conn, upload_id: int) -> asyncpg.Record | None:
-    """The upload with its mission's stored plan and request (None fields when the mission is gone)."""
+    """The upload with its mission's stored plan and request (None fields when the mission is gone),
+    and the altitude offset of the mission run that uploaded it (0 for an upload of its own): the run
+    still going when the upload started, of the same mission, holding this upload or this drone."""
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT u.id, u.drone_id, u.mission_id, u.sortie, u.started_at, m.plan, m.request,
-                  d.capabilities
+                  d.capabilities,
+                  COALESCE((SELECT r.alt_offset_m FROM mission_runs r
+                            WHERE r.mission_id = u.mission_id AND r.created_at <= u.started_at
+                              AND r.updated_at >= u.started_at
+                              AND (r.upload_id = u.id OR r.drone_id = u.drone_id)
+                            ORDER BY r.upload_id = u.id DESC, r.created_at DESC LIMIT 1), 0) AS alt_offset_m
            FROM drone_uploads u
            LEFT JOIN missions m ON m.id = u.mission_id
            LEFT JOIN drones d ON d.id = u.drone_id
