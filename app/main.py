@@ -23,6 +23,7 @@ from app.api import (
     live,
     missions,
     runs,
+    stats,
     telemetry,
     tokens,
     webhooks,
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workorders.router,
         detections.router,
         webhooks.router,
+        stats.router,
         live.router,
         runs.router,
     ):

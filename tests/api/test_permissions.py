@@ -73,6 +73,7 @@ REQUIRED: dict[tuple[str, str], Permission | tuple[Permission, ...] | None] = {
     ("DELETE", "/webhooks/{subscription_id}"): Permission.MANAGE_DISTRICT,
     ("GET", "/webhooks/deliveries"): Permission.MANAGE_DISTRICT,
     ("POST", "/webhooks/deliveries/{delivery_id}/replay"): Permission.MANAGE_DISTRICT,
+    ("GET", "/stats/work-orders"): Permission.READ,
 }
 
 

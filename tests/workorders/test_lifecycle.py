@@ -251,3 +251,56 @@ async def test_bad_orders_are_422_naming_the_field_and_store_nothing(
     assert r.json()["details"][0]["field"] == field
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM work_orders") == before
+
+
+async def test_statistics_per_grid_and_channel_in_json_and_csv(
+    client: httpx.AsyncClient, ops: dict[str, str], clock: FakeClock, role_tokens: dict[str, str]
+) -> None:
+    clock.now = T0 + timedelta(days=400)  # a range of its own, clear of the other tests' orders
+    start = clock.now
+    ids = []
+    for n, position in enumerate((IN_G1, IN_G1, IN_G1, IN_G2)):
+        body = order_body(position=position, external_ref=f"stats-{start.isoformat()}-{n}")
+        ids.append((await client.post("/work-orders", json=body, headers=ops)).json()["id"])
+    for oid, close_after in ((ids[0], timedelta(hours=1)), (ids[1], timedelta(hours=5))):
+        clock.now = start + close_after
+        for action in ("start", "resolve", "close"):
+            assert (await act(client, ops, oid, action, feedback="done")).status_code == 200
+    clock.now = start + timedelta(hours=6)  # ids[2] and ids[3] are past their 4 h now
+    params = {"from": start.isoformat(), "to": (start + timedelta(days=1)).isoformat(), "by": "grid"}
+    groups = (await client.get("/stats/work-orders", params=params, headers=ops)).json()["groups"]
+    assert groups == [
+        {
+            "key": "G1",
+            "opened": 3,
+            "closed": 2,
+            "open": 1,
+            "overdue": 1,
+            "closed_within_sla_share": 0.5,
+            "mean_close_s": 3 * 3600.0,
+            "p90_close_s": pytest.approx(4.6 * 3600),
+        },
+        {
+            "key": "G2",
+            "opened": 1,
+            "closed": 0,
+            "open": 1,
+            "overdue": 1,
+            "closed_within_sla_share": None,
+            "mean_close_s": None,
+            "p90_close_s": None,
+        },
+    ]
+    csv_text = (await client.get("/stats/work-orders", params={**params, "format": "csv"}, headers=ops)).text
+    assert (
+        csv_text.splitlines()[0]
+        == "key,opened,closed,open,overdue,closed_within_sla_share,mean_close_s,p90_close_s"
+    )
+    assert csv_text.splitlines()[2] == "G2,1,0,1,1,,,"
+    by_channel = await client.get("/stats/work-orders", params={**params, "by": "channel"}, headers=ops)
+    assert [(g["key"], g["opened"]) for g in by_channel.json()["groups"]] == [("hotline_12345", 4)]
+    c2 = await scoped_token(client, role_tokens["admin"], "viewer", "C2")
+    scoped = (await client.get("/stats/work-orders", params=params, headers=c2)).json()["groups"]
+    assert [g["key"] for g in scoped] == ["G2"]
+    bad = await client.get("/stats/work-orders", params={**params, "to": params["from"]}, headers=ops)
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "from"
