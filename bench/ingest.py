@@ -50,6 +50,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from live_latency import LiveProbe
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from app.db.embedded import EmbeddedPostgres
@@ -361,17 +362,22 @@ async def main(args: argparse.Namespace) -> int:
             await seed_grids(conn)
         links = math.ceil(args.drones / SYSIDS_PER_LINK)
         ports = free_udp_ports(links)
+        endpoints = [f"udpin:127.0.0.1:{ports[i // SYSIDS_PER_LINK]}" for i in range(args.drones)]
+        sysids = [i % SYSIDS_PER_LINK + 1 for i in range(args.drones)]
         manager = LinkManager()
         for i in range(args.drones):
-            await manager.add_drone(
-                str(i + 1), f"udpin:127.0.0.1:{ports[i // SYSIDS_PER_LINK]}", i % SYSIDS_PER_LINK + 1
-            )
+            await manager.add_drone(str(i + 1), endpoints[i], sysids[i])
         spool = Spool(tmp / "spool", max_bytes=1_000_000_000)
         ingest = TelemetryIngest(pool, spool, IngestConfig())
         ingest.attach(manager.add_listener)
+        probe = LiveProbe(pool, ingest)
+        live_token = await probe.register(args.drones, endpoints, sysids)
         await ingest.start()
         try:
+            await probe.start(live_token)
+            probe.mark()
             sustain = await run_phase("sustain", args, ports, ingest, pool, 10, args.seconds, paced=True)
+            live = await probe.stop()
             burst_first = 10 + round(args.seconds / TICK_S) + 100
             burst = await run_phase(
                 "burst", args, ports, ingest, pool, burst_first, args.burst_seconds, paced=False
@@ -409,13 +415,17 @@ async def main(args: argparse.Namespace) -> int:
         f"ingest per service CPU-second / raw parse = {sustain.msgs_per_cpu_s / parse_rate:.2f}",
         f"sustained position rows/s = {sustain.positions_stored / sustain.wall_s:.0f}; / raw COPY = "
         f"{sustain.positions_stored / sustain.wall_s / copy_rate:.3f}",
+        f"sustain datagram -> WebSocket (one client, community subscription, 5 Hz states per drone): "
+        f"p50 {live.p50_ms:.0f} ms, p99 {live.p99_ms:.0f} ms; states published {live.published}, "
+        f"received {live.received}, lost {live.lost}; p99 / commit p99 = {live.p99_ms / sustain.p99_ms:.2f}",
         json.dumps(
             {"spool_batches": ingest.stats.batches_spooled, "duplicates": ingest.stats.samples_duplicate}
         ),
         f"RESULT ingest_msgs_per_s={burst.msgs_per_s:.0f} parse_msgs_per_s={parse_rate:.0f} "
         f"copy_rows_per_s={copy_rate:.0f} drones={args.drones} sustained_msgs_per_s={sustain.msgs_per_s:.0f} "
         f"lost={sustain.lost} burst_lost={burst.lost} p50_ms={sustain.p50_ms:.0f} p99_ms={sustain.p99_ms:.0f} "
-        f"ingest_msgs_per_cpu_s={sustain.msgs_per_cpu_s:.0f} service_cpu_cores={sustain.service_cpu_cores:.2f}",
+        f"ingest_msgs_per_cpu_s={sustain.msgs_per_cpu_s:.0f} service_cpu_cores={sustain.service_cpu_cores:.2f} "
+        f"ws_p50_ms={live.p50_ms:.0f} ws_p99_ms={live.p99_ms:.0f} ws_lost={live.lost}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

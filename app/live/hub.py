@@ -238,13 +238,12 @@ class LiveHub:
             log.exception("live hub flush failed; continuing")
 
     def tick(self) -> None:
-        """Publish the held states whose drone may send again, and the progress events."""
+        """Publish the held states whose drone has sent nothing newer one tick after it could have,
+        and the progress events. (A drone streaming steadily sends its next sample before that and
+        it goes out at once: the ticker only flushes the last sample of a drone that went quiet.)"""
         now_s = time.monotonic()
-        due = [
-            s
-            for d, s in self._pending.items()
-            if now_s - self._last_sent_s.get(d, -1e9) >= self.min_interval_s
-        ]
+        hold_s = self.min_interval_s + self.tick_s
+        due = [s for d, s in self._pending.items() if now_s - self._last_sent_s.get(d, -1e9) >= hold_s]
         for sample in due:
             del self._pending[sample.drone_id]
             self._last_sent_s[sample.drone_id] = now_s
