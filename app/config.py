@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     run_battery_reserve_pct: float = Field(default=20.0, ge=0, lt=100)
     run_progress_s: float = Field(default=1.0, gt=0, le=60)
     run_adopt_s: float = Field(default=2.0, gt=0, le=600)
+    schedules_enabled: bool = True
     schedule_tick_s: float = Field(default=5.0, gt=0, le=3600)
+    schedule_misfire_s: float = Field(default=900.0, gt=0, le=86_400)
     schedule_min_interval_s: float = Field(default=900.0, ge=1, le=86_400)
     schedule_default_tz: str = "Asia/Shanghai"
     live_enabled: bool = True

@@ -23,6 +23,7 @@ from app.api import (
     live,
     missions,
     runs,
+    schedules,
     stats,
     telemetry,
     tokens,
@@ -41,6 +42,7 @@ from app.live.service import start_live
 from app.scheduling.clock import SystemClock
 from app.scheduling.driver import RunDriver, run_settings
 from app.scheduling.runs import RunStore
+from app.scheduling.scheduler import Scheduler, scheduler_settings
 from app.services import planning
 from app.services.alert_detection import DetectorRunner, detector_settings
 from app.services.alerts import AlertService
@@ -107,8 +109,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     store = RunStore(db.pool, SystemClock())
                     app.state.runs = RunDriver(store, app.state.flights, app.state.alerts, run_settings(settings))
                     await app.state.runs.start()
+                    if settings.schedules_enabled:
+                        app.state.scheduler = Scheduler(
+                            db.pool,
+                            app.state.runs,
+                            SystemClock(),
+                            instance_id=instance_id,
+                            settings=scheduler_settings(settings),
+                        )
+                        app.state.scheduler.start()
             yield
         finally:
+            if getattr(app.state, "scheduler", None) is not None:
+                await app.state.scheduler.close()
+                app.state.scheduler = None
             if getattr(app.state, "runs", None) is not None:
                 await app.state.runs.close()
                 app.state.runs = None
@@ -166,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats.router,
         live.router,
         runs.router,
+        schedules.router,
     ):
         app.include_router(router)
     return app

@@ -193,6 +193,32 @@ TABLE run_transitions
   COLUMN sortie integer NOT NULL
   COLUMN actor text NOT NULL
   COLUMN reason text NULL
+TABLE schedule_occurrences
+  COLUMN id bigint NOT NULL
+  COLUMN schedule_id bigint NOT NULL
+  COLUMN due_at timestamp with time zone NOT NULL
+  COLUMN state text NOT NULL DEFAULT 'pending'::text
+  COLUMN run_id bigint NULL
+  COLUMN reason text NULL
+  COLUMN handled_at timestamp with time zone NULL
+  COLUMN handled_by text NULL
+TABLE schedules
+  COLUMN id bigint NOT NULL
+  COLUMN name text NOT NULL
+  COLUMN mission_id bigint NOT NULL
+  COLUMN drone_id bigint NULL
+  COLUMN start_at timestamp with time zone NOT NULL
+  COLUMN rrule text NULL
+  COLUMN tz text NOT NULL
+  COLUMN window_start time without time zone NULL
+  COLUMN window_end time without time zone NULL
+  COLUMN blackout_dates _date NOT NULL DEFAULT '{}'::date[]
+  COLUMN quiet_start time without time zone NULL
+  COLUMN quiet_end time without time zone NULL
+  COLUMN enabled boolean NOT NULL DEFAULT true
+  COLUMN sim_only boolean NOT NULL DEFAULT false
+  COLUMN created_by bigint NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE schema_migrations
   COLUMN version integer NOT NULL
   COLUMN name text NOT NULL
@@ -414,6 +440,7 @@ CONSTRAINT mission_runs.mission_runs_mission_id_fkey FOREIGN KEY (mission_id) RE
 CONSTRAINT mission_runs.mission_runs_pkey PRIMARY KEY (id)
 CONSTRAINT mission_runs.mission_runs_progress_pct_check CHECK (progress_pct >= 0::double precision AND progress_pct <= 100::double precision)
 CONSTRAINT mission_runs.mission_runs_reason_check CHECK (length(reason) <= 1000)
+CONSTRAINT mission_runs.mission_runs_schedule_fkey FOREIGN KEY (schedule_id) REFERENCES schedules(id) ON DELETE SET NULL
 CONSTRAINT mission_runs.mission_runs_sortie_check CHECK (sortie >= 0)
 CONSTRAINT mission_runs.mission_runs_sortie_count_check CHECK (sortie_count >= 1)
 CONSTRAINT mission_runs.mission_runs_state_check CHECK (state = ANY (ARRAY['planned'::text, 'scheduled'::text, 'dispatching'::text, 'uploading'::text, 'ready'::text, 'running'::text, 'paused'::text, 'returning'::text, 'landed'::text, 'waiting'::text, 'completed'::text, 'aborted'::text, 'failed'::text, 'skipped'::text]))
@@ -430,6 +457,20 @@ CONSTRAINT run_transitions.run_transitions_actor_check CHECK (length(actor) >= 1
 CONSTRAINT run_transitions.run_transitions_pkey PRIMARY KEY (id)
 CONSTRAINT run_transitions.run_transitions_reason_check CHECK (length(reason) <= 1000)
 CONSTRAINT run_transitions.run_transitions_run_id_fkey FOREIGN KEY (run_id) REFERENCES mission_runs(id) ON DELETE CASCADE
+CONSTRAINT schedule_occurrences.schedule_occurrences_pkey PRIMARY KEY (id)
+CONSTRAINT schedule_occurrences.schedule_occurrences_reason_check CHECK (length(reason) <= 1000)
+CONSTRAINT schedule_occurrences.schedule_occurrences_run_id_fkey FOREIGN KEY (run_id) REFERENCES mission_runs(id) ON DELETE SET NULL
+CONSTRAINT schedule_occurrences.schedule_occurrences_schedule_id_due_at_key UNIQUE (schedule_id, due_at)
+CONSTRAINT schedule_occurrences.schedule_occurrences_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES schedules(id) ON DELETE CASCADE
+CONSTRAINT schedule_occurrences.schedule_occurrences_state_check CHECK (state = ANY (ARRAY['pending'::text, 'fired'::text, 'skipped'::text]))
+CONSTRAINT schedules.schedules_check CHECK ((window_start IS NULL) = (window_end IS NULL) AND window_end > window_start)
+CONSTRAINT schedules.schedules_check1 CHECK ((quiet_start IS NULL) = (quiet_end IS NULL))
+CONSTRAINT schedules.schedules_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id) ON DELETE SET NULL
+CONSTRAINT schedules.schedules_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE SET NULL
+CONSTRAINT schedules.schedules_mission_id_fkey FOREIGN KEY (mission_id) REFERENCES missions(id) ON DELETE CASCADE
+CONSTRAINT schedules.schedules_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
+CONSTRAINT schedules.schedules_pkey PRIMARY KEY (id)
+CONSTRAINT schedules.schedules_rrule_check CHECK (length(rrule) <= 1000)
 CONSTRAINT schema_migrations.schema_migrations_pkey PRIMARY KEY (version)
 CONSTRAINT streets.streets_code_check CHECK (code ~ '^[A-Za-z0-9._-]{1,64}$'::text)
 CONSTRAINT streets.streets_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
@@ -518,6 +559,7 @@ INDEX grids.grids_pkey CREATE UNIQUE INDEX grids_pkey ON grids USING btree (code
 INDEX link_leases.link_leases_instance_idx CREATE INDEX link_leases_instance_idx ON link_leases USING btree (instance_id)
 INDEX link_leases.link_leases_pkey CREATE UNIQUE INDEX link_leases_pkey ON link_leases USING btree (drone_id)
 INDEX mission_runs.mission_runs_one_active_per_drone CREATE UNIQUE INDEX mission_runs_one_active_per_drone ON mission_runs USING btree (drone_id) WHERE (state = ANY (ARRAY['dispatching'::text, 'uploading'::text, 'ready'::text, 'running'::text, 'paused'::text, 'returning'::text, 'landed'::text, 'waiting'::text]))
+INDEX mission_runs.mission_runs_one_per_occurrence CREATE UNIQUE INDEX mission_runs_one_per_occurrence ON mission_runs USING btree (schedule_id, occurrence_at) WHERE (schedule_id IS NOT NULL)
 INDEX mission_runs.mission_runs_pkey CREATE UNIQUE INDEX mission_runs_pkey ON mission_runs USING btree (id)
 INDEX mission_runs.mission_runs_schedule_idx CREATE INDEX mission_runs_schedule_idx ON mission_runs USING btree (schedule_id, occurrence_at)
 INDEX mission_runs.mission_runs_state_idx CREATE INDEX mission_runs_state_idx ON mission_runs USING btree (state)
@@ -528,6 +570,10 @@ INDEX outbox_events.outbox_events_event_id_key CREATE UNIQUE INDEX outbox_events
 INDEX outbox_events.outbox_events_pkey CREATE UNIQUE INDEX outbox_events_pkey ON outbox_events USING btree (id)
 INDEX run_transitions.run_transitions_pkey CREATE UNIQUE INDEX run_transitions_pkey ON run_transitions USING btree (id)
 INDEX run_transitions.run_transitions_run_idx CREATE INDEX run_transitions_run_idx ON run_transitions USING btree (run_id, id)
+INDEX schedule_occurrences.schedule_occurrences_pending_idx CREATE INDEX schedule_occurrences_pending_idx ON schedule_occurrences USING btree (due_at) WHERE (state = 'pending'::text)
+INDEX schedule_occurrences.schedule_occurrences_pkey CREATE UNIQUE INDEX schedule_occurrences_pkey ON schedule_occurrences USING btree (id)
+INDEX schedule_occurrences.schedule_occurrences_schedule_id_due_at_key CREATE UNIQUE INDEX schedule_occurrences_schedule_id_due_at_key ON schedule_occurrences USING btree (schedule_id, due_at)
+INDEX schedules.schedules_pkey CREATE UNIQUE INDEX schedules_pkey ON schedules USING btree (id)
 INDEX schema_migrations.schema_migrations_pkey CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version)
 INDEX streets.streets_pkey CREATE UNIQUE INDEX streets_pkey ON streets USING btree (code)
 INDEX telemetry_events.telemetry_events_pkey CREATE UNIQUE INDEX telemetry_events_pkey ON telemetry_events USING btree (drone_id, boot_id, seq)

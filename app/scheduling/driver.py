@@ -284,7 +284,9 @@ class RunDriver:
         async with self.pool.acquire() as conn:
             drone = await drones_repo.get(conn, drone_id)
         if drone is None or not principal.sees_community(drone["community_code"]):
-            raise NotFound(f"drone {drone_id} not found", details=[{"field": "drone_id", "problem": "not found"}])
+            raise NotFound(
+                f"drone {drone_id} not found", details=[{"field": "drone_id", "problem": "not found"}]
+            )
         _can_fly(principal, drone["kind"])
 
     async def _continue(self, row: asyncpg.Record, drone_id: int | None, principal: Principal) -> None:
