@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(default=1.0, gt=0, le=3600)
     webhook_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
     webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    mqtt_url: str | None = Field(default=None, description="mqtt://host[:port]; unset: no MQTT publishing")
+    mqtt_topic_prefix: str = Field(default="aerogrid", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    mqtt_sample_interval_s: float = Field(
+        default=1.0, ge=0, le=3600, description="Per drone, at most one sample per interval"
+    )
 
     @property
     def embedded_pgdata(self) -> Path:

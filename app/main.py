@@ -46,7 +46,7 @@ from app.scheduling.scheduler import Scheduler, scheduler_settings
 from app.services import planning
 from app.services.alert_detection import DetectorRunner, detector_settings
 from app.services.alerts import AlertService
-from app.services.closed_loop import start_closed_loop
+from app.services.closed_loop import start_closed_loop, start_mqtt
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
 from app.services.ownership import LinkOwnership, default_instance_id
@@ -118,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             settings=scheduler_settings(settings),
                         )
                         app.state.scheduler.start()
+            telemetry_bus = getattr(getattr(app.state, "telemetry", None), "bus", None)
+            app.state.mqtt = await start_mqtt(settings, db.pool, telemetry_bus)
             yield
         finally:
             if getattr(app.state, "scheduler", None) is not None:
@@ -143,6 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if getattr(app.state, "ownership", None) is not None:
                 await app.state.ownership.release()  # after the links closed: others take over now
                 app.state.ownership = None
+            if getattr(app.state, "mqtt", None) is not None:
+                await app.state.mqtt.close()
+                app.state.mqtt = None
             if getattr(app.state, "closed_loop", None) is not None:
                 await app.state.closed_loop.close()
                 app.state.closed_loop = None

@@ -15,8 +15,10 @@ import asyncpg
 from app.config import Settings
 from app.services.alerts import AlertEvent, AlertSink
 from app.services.detections import SEVERITY_RANK, DetectionRules, DetectionService
+from app.services.mqtt import MqttPublisher
 from app.services.outbox import Backoff, DeliveryWorker
 from app.services.workorders import DueChecker, DueMarks, OrderRequest, WorkOrderService
+from app.telemetry.bus import TelemetryBus
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +128,20 @@ def start_closed_loop(settings: Settings, pool: asyncpg.Pool, alert_sink: AlertS
     due_checker.start()
     webhooks.start()
     return loop
+
+
+async def start_mqtt(
+    settings: Settings, pool: asyncpg.Pool, bus: TelemetryBus | None
+) -> MqttPublisher | None:
+    """The MQTT publisher when ``AEROGRID_MQTT_URL`` is set (samples only when telemetry runs)."""
+    if not settings.mqtt_url:
+        return None
+    publisher = MqttPublisher(
+        settings.mqtt_url,
+        settings.mqtt_topic_prefix,
+        pool,
+        bus,
+        sample_interval_s=settings.mqtt_sample_interval_s,
+    )
+    await publisher.start()
+    return publisher
