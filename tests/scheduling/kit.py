@@ -84,10 +84,12 @@ async def register(
     *,
     battery_wh: float = 400.0,
     payload: str = "camera",
+    also: tuple[str, ...] = (),
 ) -> int:
     cfg = vehicle.config
     capabilities: dict[str, Any] = {"battery_wh": battery_wh, "max_speed_mps": 15}
-    capabilities[payload] = CAMERA if payload == "camera" else SPEAKER
+    for name in (payload, *also):
+        capabilities[name] = CAMERA if name == "camera" else SPEAKER
     r = await client.post(
         "/drones",
         json={
