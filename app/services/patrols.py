@@ -10,6 +10,7 @@ ground station over a link the service listens to) and flights whose link was lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,7 +109,10 @@ async def _compute(conn: Conn, grid: Grid, upload_id: int) -> asyncpg.Record | N
     rows = await repo.upload_samples(conn, upload["drone_id"], upload_id, upload["started_at"])
     if not rows:
         return None
-    result = grid_coverage(grid.boundary, track(rows), camera_plan(upload), footprint_width(_camera(upload)))
+    # Geometry of a long flight takes a while: off the event loop (shapely releases the GIL).
+    result = await asyncio.to_thread(
+        grid_coverage, grid.boundary, track(rows), camera_plan(upload), footprint_width(_camera(upload))
+    )
     last = rows[-1]
     quiet = datetime.now(UTC) - last["received_at"] > timedelta(seconds=FINAL_AFTER_S)
     final = quiet or await repo.flown_on(conn, upload["drone_id"], upload_id, last["time"])

@@ -112,3 +112,11 @@ def test_a_sortie_moved_to_another_altitude_layer_is_judged_at_that_layer() -> N
     assert grid_coverage(GRID, lane, PLAN, width).seen_m2 == 0.0
     moved = CameraPlan.from_items(ITEMS, alt_offset_m=20.0)
     assert grid_coverage(GRID, lane, moved, width).seen_share == pytest.approx(0.2, rel=1e-3)
+
+
+def test_a_lane_flown_lower_for_half_its_length_sees_a_narrower_strip_there() -> None:
+    high = along(50.0, 0.0, 50.0, alt_m=40.0)
+    low = along(50.0, 55.0, 100.0, alt_m=38.0, t0_s=11.0)
+    cov = grid_coverage(GRID, high + low, PLAN, lambda alt_m: alt_m / 2.0)  # 20 m wide at 40 m, 19 at 38
+    # 50 m at 20 m wide, the joining 5 m and the rest at 19 m (the lower end's width)
+    assert cov.seen_m2 == pytest.approx(50.0 * 20.0 + 50.0 * 19.0, rel=2e-3)
