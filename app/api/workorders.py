@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from app.api.deps import DistrictAdmin, FlightPlanner, Reader
+from app.api.deps import DistrictAdmin, FlightPlanner, PoolDep, Reader
 from app.api.grids import CODE_PATTERN
 from app.api.guard import CheckedRoute
+from app.api.missions import MissionCreate, create_mission
 from app.api.responses import TOKEN_ROUTES, errors
 from app.db.repos import workorders as repo
 from app.db.repos.workorders import OrderFilter
@@ -137,6 +138,34 @@ async def put_sla(request: Request, principal: DistrictAdmin, body: SlaIn) -> di
 async def get_work_order(request: Request, principal: Reader, order_id: OrderId) -> dict[str, Any]:
     """The order with its whole history (who, when, why)."""
     return await _service(request).get(order_id, principal)
+
+
+@router.post("/{order_id:int}/reflight", status_code=201, responses=errors(403, 404, 409, 422))
+async def plan_reflight(
+    request: Request, response: Response, pool: PoolDep, principal: FlightPlanner, order_id: OrderId
+) -> dict[str, Any]:
+    """Verify by re-flight: plan and store an inspection of the order's spot for the nearest drone
+    with a camera (as ``POST /missions`` would, with its checks), recorded in the order's history."""
+    service = _service(request)
+    order, drone_id = await service.reflight_target(order_id, principal)
+    position = order["position"]
+    site = {
+        "type": "Feature",
+        "properties": {"kind": "key_site", "code": f"WO-{order_id}"},
+        "geometry": {"type": "Point", "coordinates": [position["lon_deg"], position["lat_deg"]]},
+    }
+    req = MissionCreate.model_validate(
+        {
+            "name": f"verify work order {order_id}",
+            "kind": "inspect",
+            "grid_codes": [order["grid_code"]],
+            "drone_id": drone_id,
+            "sites": {"type": "FeatureCollection", "features": [site]},
+        }
+    )
+    mission = await create_mission(pool, principal, req, request, response)
+    await service.record_reflight(order_id, mission_id=mission["id"], drone_id=drone_id, principal=principal)
+    return {"work_order_id": order_id, "drone_id": drone_id, "mission": mission}
 
 
 @router.post("/{order_id:int}/{action}", responses=errors(403, 404, 409, 422))

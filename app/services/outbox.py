@@ -47,6 +47,7 @@ WORK_ORDER_EVENTS = tuple(
         "due_warning",
         "overdue",
         "escalated",
+        "reflight_planned",
     )
 )
 ALERT_EVENTS = ("alert.opened", "alert.cleared", "alert.acked")

@@ -352,6 +352,53 @@ class WorkOrderService:
             log.info("work order %s: %s", order_id, action, extra={"work_order_id": order_id})
         return fired
 
+    # --- verification by re-flight ---------------------------------------------------------
+
+    async def reflight_target(self, order_id: int, principal: Principal) -> tuple[dict[str, Any], int]:
+        """The order to verify and the nearest drone with a camera to fly there: (order, drone id).
+        422 when the order has no position in a grid, 409 when no capable drone is registered."""
+        async with self.pool.acquire() as conn:
+            row = await repo.get(conn, order_id)
+            if row is None or not principal.sees_community(row["community_code"]):
+                raise NotFound(f"work order {order_id} not found")
+            if row["lat_deg"] is None or row["grid_code"] is None:
+                raise ValidationFailed(
+                    "position: the work order has no position inside a grid to inspect",
+                    details=[{"field": "position", "problem": "no position inside a grid"}],
+                )
+            if row["state"] in ("closed", "cancelled"):
+                raise Conflict(
+                    f"cannot verify a work order that is {row['state']}",
+                    code="illegal_transition",
+                    details={"field": "state", "current_state": row["state"], "action": "reflight"},
+                )
+            drone = await repo.nearest_camera_drone(
+                conn, row["lon_deg"], row["lat_deg"], principal.community_scope
+            )
+        if drone is None:
+            raise Conflict(
+                "no registered drone with a camera to verify the work order", code="no_capable_drone"
+            )
+        return order_json(row), int(drone["id"])
+
+    async def record_reflight(
+        self, order_id: int, *, mission_id: int, drone_id: int, principal: Principal
+    ) -> None:
+        """The planned verification flight in the history and the outbox (the state does not change)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repo.get(conn, order_id, for_update=True)
+            assert row is not None
+            await self._record(
+                conn,
+                row,
+                action="reflight_planned",
+                from_state=row["state"],
+                actor=principal.name,
+                reason=None,
+                at=self.clock(),
+                details={"mission_id": mission_id, "drone_id": drone_id},
+            )
+
     # --- reading --------------------------------------------------------------------------
 
     async def get(self, order_id: int, principal: Principal) -> dict[str, Any]:
@@ -378,6 +425,7 @@ _EVENT_NAMES: Final = {
     "close": "closed",
     "reopen": "reopened",
     "cancel": "cancelled",
+    "reflight_planned": "reflight_planned",
 }
 
 

@@ -68,6 +68,7 @@ REQUIRED: dict[tuple[str, str], Permission | tuple[Permission, ...] | None] = {
     ("PUT", "/work-orders/sla"): Permission.MANAGE_DISTRICT,
     ("GET", "/work-orders/{order_id}"): Permission.READ,
     ("POST", "/work-orders/{order_id}/{action}"): FLIGHT,
+    ("POST", "/work-orders/{order_id}/reflight"): FLIGHT,
     ("POST", "/detections"): FLIGHT,
     ("GET", "/detections"): Permission.READ,
     ("GET", "/detections/{detection_id}"): Permission.READ,

@@ -304,3 +304,48 @@ async def test_statistics_per_grid_and_channel_in_json_and_csv(
     assert [g["key"] for g in scoped] == ["G2"]
     bad = await client.get("/stats/work-orders", params={**params, "to": params["from"]}, headers=ops)
     assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "from"
+
+
+CAMERA = {
+    "sensor_width_mm": 13.2,
+    "sensor_height_mm": 8.8,
+    "focal_length_mm": 8.8,
+    "image_width_px": 5472,
+    "image_height_px": 3648,
+}
+
+
+async def test_reflight_plans_an_inspection_of_the_spot_for_the_nearest_drone_with_a_camera(
+    client: httpx.AsyncClient, ops: dict[str, str], clock: FakeClock, role_tokens: dict[str, str]
+) -> None:
+    admin = auth(role_tokens["admin"])
+    ids = {}
+    for name, east_deg, caps, port in (
+        ("WO-NEAR-NOCAM", 0.0, {"battery_wh": 300}, 14661),
+        ("WO-NEAR", 0.001, {"camera": CAMERA, "battery_wh": 300}, 14662),
+        ("WO-FAR", 0.02, {"camera": CAMERA, "battery_wh": 300}, 14663),
+    ):
+        body = {
+            "name": name,
+            "kind": "sim",
+            "endpoint": f"udpout:127.0.0.1:{port}",
+            "sysid": 1,
+            "home": {"lon_deg": IN_G1["lon_deg"] + east_deg, "lat_deg": IN_G1["lat_deg"], "alt_m": 3.0},
+            "capabilities": caps,
+        }
+        r = await client.post("/drones", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
+    no_position = (await client.post("/work-orders", json=order_body(position=None), headers=ops)).json()
+    r = await client.post(f"/work-orders/{no_position['id']}/reflight", json={}, headers=ops)
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "position"
+    oid = (await client.post("/work-orders", json=order_body(channel="drone"), headers=ops)).json()["id"]
+    r = await client.post(f"/work-orders/{oid}/reflight", json={}, headers=ops)
+    assert r.status_code == 201, r.text
+    assert r.json()["drone_id"] == ids["WO-NEAR"]
+    mission = r.json()["mission"]
+    assert mission["kind"] == "inspect" and mission["ok"] and mission["stats"]["photos"] > 0
+    history = (await client.get(f"/work-orders/{oid}", headers=ops)).json()["history"]
+    assert history[-1]["action"] == "reflight_planned"
+    assert history[-1]["details"] == {"mission_id": mission["id"], "drone_id": ids["WO-NEAR"]}
+    assert history[-1]["from_state"] == history[-1]["to_state"] == "assigned"

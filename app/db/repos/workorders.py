@@ -279,3 +279,18 @@ async def due_marks(conn: Conn, column: str, share: float, now: datetime) -> lis
         now,
     )
     return rows
+
+
+async def nearest_camera_drone(
+    conn: Conn, lon_deg: float, lat_deg: float, scope: list[str] | None
+) -> asyncpg.Record | None:
+    """The registered drone with a camera whose home is nearest the point, within ``scope``."""
+    return await conn.fetchrow(
+        """SELECT id, name, community_code, home_lon_deg, home_lat_deg FROM drones
+           WHERE jsonb_typeof(capabilities -> 'camera') = 'object' AND ($3::text[] IS NULL OR community_code = ANY($3))
+           ORDER BY power((home_lon_deg - $1) * cos(radians($2)), 2) + power(home_lat_deg - $2, 2), id
+           LIMIT 1""",
+        lon_deg,
+        lat_deg,
+        scope,
+    )
