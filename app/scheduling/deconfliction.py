@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,6 +19,10 @@ from geofences.frame import LocalFrame
 from missions.plan import Sortie
 
 SAMPLE_STEP_S: Final = 1.0
+GROUND_M: Final = 0.5
+"""At or below this height a point is on its pad: drones on the ground are not in each other's way."""
+LAYER_MARGIN_M: Final = 5.0
+"""Added to the vertical separation between layers, for altitude-keeping error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,10 @@ class Path4D:
         return (a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2]))
 
     def shifted(self, alt_offset_m: float) -> Path4D:
-        return Path4D(self.t_s, tuple((x, y, z + alt_offset_m) for x, y, z in self.xyz_m))
+        """The same path flown ``alt_offset_m`` higher; take-off and landing stay on the ground."""
+        return Path4D(
+            self.t_s, tuple((x, y, z + alt_offset_m if z > GROUND_M else z) for x, y, z in self.xyz_m)
+        )
 
     @property
     def max_alt_m(self) -> float:
@@ -54,7 +61,7 @@ class Path4D:
     @property
     def min_cruise_alt_m(self) -> float:
         """The lowest altitude flown above the ground (take-off and landing points excluded)."""
-        airborne = [z for _, _, z in self.xyz_m if z > 0.5]
+        airborne = [z for _, _, z in self.xyz_m if z > GROUND_M]
         return min(airborne, default=0.0)
 
 
@@ -119,7 +126,7 @@ def first_encounter(
         t_s = begin_s
         while t_s <= end_s:
             a, b = path.at(t_s - start_s), other.path.at(t_s - other.start_s)
-            if a is not None and b is not None:
+            if a is not None and b is not None and a[2] > GROUND_M and b[2] > GROUND_M:
                 dh, dv = math.hypot(a[0] - b[0], a[1] - b[1]), abs(a[2] - b[2])
                 if dh < sep.horizontal_m and dv < sep.vertical_m:
                     return Encounter(other.run_id, t_s, dh, dv)
@@ -146,23 +153,21 @@ def resolve(
     others: Sequence[Traffic],
     sep: Separation,
     *,
-    ceiling_m: float,
-    min_alt_m: float,
+    layer_ok: Callable[[float], bool],
     max_layers: int,
     delay_step_s: float,
     max_delay_s: float,
 ) -> Resolution | Unresolved:
-    """As planned if clear; else the nearest altitude layer that is; else the shortest delay."""
+    """As planned if clear; else the nearest altitude layer that is and that ``layer_ok`` allows (the
+    caller checks the shifted route against the fences, the ceiling and the lowest layer); else the
+    shortest delay; else the first encounter."""
     first = first_encounter(path, start_s, others, sep)
     if first is None:
         return Resolution(0.0, 0.0)
-    layer_m = sep.vertical_m
+    layer_m = sep.vertical_m + LAYER_MARGIN_M
     for k in range(1, max_layers + 1):
         for offset_m in (k * layer_m, -k * layer_m):
-            moved = path.shifted(offset_m)
-            if moved.max_alt_m > ceiling_m or moved.min_cruise_alt_m < min_alt_m:
-                continue
-            if first_encounter(moved, start_s, others, sep) is None:
+            if first_encounter(path.shifted(offset_m), start_s, others, sep) is None and layer_ok(offset_m):
                 return Resolution(offset_m, 0.0)
     delay_s = delay_step_s
     while delay_s <= max_delay_s:

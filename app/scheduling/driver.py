@@ -21,7 +21,6 @@ import asyncpg
 
 from app.auth import Permission, Principal
 from app.config import Settings
-from app.db.repos import district as district_repo
 from app.db.repos import drones as drones_repo
 from app.db.repos import missions as missions_repo
 from app.db.repos import runs as repo
@@ -33,10 +32,12 @@ from app.scheduling import assignment, deconfliction
 from app.scheduling.flying import MISSION_COMPLETE_NOTE, NOTE_PHASES, PHASE_STATE, SortieFlight, shift_items
 from app.scheduling.runs import TERMINAL, RunStore
 from app.services.alerts import AlertService
+from app.services.district import load_fences
 from app.services.flight import FlightService, _can_fly
 from app.services.planning import visible
 from app.telemetry.detectors.base import AlertType, Severity
 from geofences.frame import LocalFrame
+from missions.item_route import check_items
 from missions.plan import MissionPlan
 from missions.profile import Battery
 from missions.serialize import plan_from_dict
@@ -629,14 +630,22 @@ class RunDriver:
         frame = LocalFrame.for_lonlat(plan.home_lon_deg, plan.home_lat_deg)
         traffic = await self._traffic(run_id, frame)
         async with self.pool.acquire() as conn:
-            ceiling_m = await district_repo.get_ceiling_m(conn)
+            fences = await load_fences(conn)
+        path = deconfliction.sortie_path(plan.sorties[sortie], frame)
+
+        def layer_ok(offset_m: float) -> bool:
+            """The shifted sortie stays above the lowest layer and passes the fences and ceiling."""
+            if path.shifted(offset_m).min_cruise_alt_m < self.settings.min_alt_m:
+                return False
+            items = shift_items(plan.sorties[sortie].items, offset_m)
+            return not check_items(items, fences, plan.home_lon_deg, plan.home_lat_deg)
+
         result = deconfliction.resolve(
-            deconfliction.sortie_path(plan.sorties[sortie], frame),
+            path,
             0.0,
             traffic,
             self.settings.separation,
-            ceiling_m=ceiling_m,
-            min_alt_m=self.settings.min_alt_m,
+            layer_ok=layer_ok,
             max_layers=self.settings.max_layers,
             delay_step_s=self.settings.delay_step_s,
             max_delay_s=self.settings.max_delay_s,
