@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.db.repos.alerts import NewAlert
 from app.services.workorders import TRANSITIONS, utc_now
 from tests.conftest import auth
 from tests.workorders.district import G1_WORKER, IN_G1, IN_G2, scoped_token, two_grids
@@ -349,3 +350,47 @@ async def test_reflight_plans_an_inspection_of_the_spot_for_the_nearest_drone_wi
     assert history[-1]["action"] == "reflight_planned"
     assert history[-1]["details"] == {"mission_id": mission["id"], "drone_id": ids["WO-NEAR"]}
     assert history[-1]["from_state"] == history[-1]["to_state"] == "assigned"
+
+
+async def test_a_geofence_alert_opens_one_work_order_for_the_grid_worker_and_a_battery_alert_none(
+    client: httpx.AsyncClient, ops: dict[str, str], app: FastAPI, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        drone_id = await conn.fetchval(
+            """INSERT INTO drones (name, kind, endpoint, sysid, home_lon_deg, home_lat_deg, community_code)
+               VALUES ('wo-alert', 'sim', 'udpout:127.0.0.1:14671', 1, $1, $2, 'C1') RETURNING id""",
+            IN_G1["lon_deg"],
+            IN_G1["lat_deg"],
+        )
+    opened = []
+    for alert_type, severity in (("geofence_breach", "critical"), ("battery_low", "critical")):
+        event = await app.state.alerts.open(
+            NewAlert(
+                drone_id=drone_id,
+                type=alert_type,
+                condition_key="",
+                severity=severity,
+                message=f"{alert_type} over G1",
+                evidence={},
+                at=datetime.now(UTC),
+                grid_code="G1",
+                community_code="C1",
+                lat_deg=IN_G1["lat_deg"],
+                lon_deg=IN_G1["lon_deg"],
+            )
+        )
+        opened.append(event.alert["id"])
+
+    async def orders_of(alert_id: int) -> list[asyncpg.Record]:
+        async with pool.acquire() as conn:
+            return await conn.fetch("SELECT * FROM work_orders WHERE alert_id = $1", alert_id)
+
+    for _ in range(100):
+        if await orders_of(opened[0]):
+            break
+        await asyncio.sleep(0.05)
+    (order,) = await orders_of(opened[0])
+    assert order["channel"] == "drone" and order["external_ref"] == f"alert:{opened[0]}"
+    assert order["grid_code"] == "G1" and order["assignee_name"] == G1_WORKER[0]
+    assert order["type"] == "geofence_breach" and order["severity"] == "critical"
+    assert await orders_of(opened[1]) == []
