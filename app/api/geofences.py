@@ -12,7 +12,6 @@ from app.api.deps import DistrictAdmin, PoolDep, Reader
 from app.api.geojson_schema import ZONE_FEATURE, collection
 from app.api.grids import CodePath, CrsQuery, ImportOut, import_out
 from app.api.guard import CheckedRoute
-from app.api.paths import UNADDRESSABLE_CODES
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.db.repos import district as repo
 from app.errors import NotFound, ValidationFailed
@@ -20,16 +19,6 @@ from app.services import district
 from geofences.model import ZoneKind
 
 router = APIRouter(prefix="/geofences", tags=["geofences"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
-
-
-def _check_addressable(code: str) -> None:
-    if code in UNADDRESSABLE_CODES:
-        raise ValidationFailed(
-            f"properties.code: {code!r} is reserved (its URL would not reach the zone)",
-            details=[
-                {"field": "properties.code", "problem": f"reserved: {', '.join(sorted(UNADDRESSABLE_CODES))}"}
-            ],
-        )
 
 
 FeatureBody = Annotated[
@@ -76,7 +65,7 @@ async def create_zone(
 ) -> dict[str, Any]:
     """Create one zone; ``Location`` is its URL."""
     zone = district.parse_one_zone(feature, crs=crs)
-    _check_addressable(zone.zone_id)
+    district.check_addressable([(None, zone.zone_id)])
     await district.create_zone(pool, zone, principal)
     async with pool.acquire() as conn:
         row = await repo.get_zone(conn, zone.zone_id)

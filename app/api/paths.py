@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from starlette.convertors import Convertor, register_url_convertor
 
-RESERVED_SEGMENTS = ("import", "ceiling")
-"""Fixed segments beside a ``{code}`` parameter: /grids/import, /geofences/import, /geofences/ceiling."""
+from app.codes import RESERVED_SEGMENTS, UNADDRESSABLE_CODES
 
-UNADDRESSABLE_CODES = frozenset({*RESERVED_SEGMENTS, ".", ".."})
-"""Codes whose URL would not reach the resource: a fixed segment, or a dot segment clients resolve."""
+__all__ = ["RESERVED_SEGMENTS", "UNADDRESSABLE_CODES", "CodeConvertor"]
 
 
 class CodeConvertor(Convertor[str]):

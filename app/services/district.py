@@ -9,7 +9,7 @@ previous state untouched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from app.auth import Principal
+from app.codes import UNADDRESSABLE_CODES
 from app.db.conn import Conn
 from app.db.repos import district as repo
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -97,6 +98,7 @@ async def import_grids(
     if outside:
         raise Forbidden(f"token is not scoped to communities {', '.join(outside)}")
     _check_consistent(features)
+    check_addressable((f.index, f.code) for f in features)
     streets = sorted({(f.street_code, f.street_name) for f in features})
     communities = sorted({(f.community_code, f.community_name, f.street_code) for f in features})
     rows = await asyncio.to_thread(lambda: [_grid_row(f) for f in features])
@@ -145,6 +147,24 @@ def _masked(overlap: Overlap, stored: dict[str, str], principal: Principal) -> O
         return code if code not in stored or principal.sees_community(stored[code]) else HIDDEN_GRID
 
     return Overlap(shown(overlap.code_a), shown(overlap.code_b), overlap.area_m2)
+
+
+def check_addressable(codes: Iterable[tuple[int | None, str]]) -> None:
+    """Refuse codes the resource's URL could not reach (``app/codes.py``), naming each feature."""
+    details = [
+        {
+            "index": index,
+            "code": code,
+            "field": "properties.code",
+            "problem": f"reserved: not one of {', '.join(sorted(UNADDRESSABLE_CODES))} (its URL would not reach it)",
+        }
+        for index, code in codes
+        if code in UNADDRESSABLE_CODES
+    ]
+    if details:
+        first = details[0]
+        where = f"feature {first['index']}" if first["index"] is not None else "the zone"
+        raise ValidationFailed(f"{where}: properties.code: {first['code']!r} is reserved", details=details)
 
 
 def _check_consistent(features: Sequence[GridFeature]) -> None:
@@ -287,6 +307,7 @@ async def import_zones(
         features = await asyncio.to_thread(parse_zones, doc, crs=crs, max_vertices=MAX_VERTICES)
     except GeoJSONError as exc:
         raise _problems_error(exc) from None
+    check_addressable((f.index, f.zone.zone_id) for f in features)
     rows = [_zone_row(f.zone) for f in features]
     async with pool.acquire() as conn, conn.transaction():
         existing = {r["code"] for r in await conn.fetch("SELECT code FROM zones")}
