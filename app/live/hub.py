@@ -1,7 +1,7 @@
 """The live hub: coalesced drone states and alert/progress events, fanned out to WebSocket clients.
 
 Ingest calls ``on_sample`` for every position (hot path: a dict store, no I/O). A drone whose last
-state went out at least 0.9 / ``state_hz`` s ago is published on the next loop iteration; a newer
+state went out at least 0.9 / ``state_hz`` s ago is published within ``FLUSH_DELAY_S``; a newer
 sample inside that interval waits (latest-wins) for the ticker, which runs every ``tick_s``. So a
 drone gets at most ``state_hz`` states a second and a state waits for a tick only when its drone
 sends faster than that. Each state is serialised once, offered to every client that wants it and
@@ -33,6 +33,9 @@ from app.telemetry.records import Sample
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_EVENTS: Final = 1000
+FLUSH_DELAY_S: Final = 0.01
+"""States allowed out are gathered this long, so 1,000 drones make ~100 frames a second per client, not
+one per datagram (a WebSocket send costs far more than a state)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +159,7 @@ class LiveHub:
             self._due.append(sample)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon(self._flush_due)
+                self._loop.call_later(FLUSH_DELAY_S, self._flush_due)
         else:
             self._pending[drone_id] = sample
         key = (

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.auth import Role
 from app.db.repos.alerts import NewAlert
+from app.live import protocol
 from app.services import tokens
 from tests.conftest import auth, wipe_district
 from tests.live.district import LAT, LON, free_udp_port, register, two_communities
@@ -76,6 +77,15 @@ async def test_a_socket_without_a_valid_token_first_is_closed_with_1008(server: 
     ws = await connect(server.ws_url)
     await ws.send(first)
     assert await closed_code(ws) == 1008
+
+
+async def test_a_client_that_sends_no_token_is_closed_with_1008_after_the_auth_timeout(
+    server: Server,
+) -> None:
+    ws = await connect(server.ws_url)
+    started = time.monotonic()
+    assert await closed_code(ws) == 1008
+    assert time.monotonic() - started >= protocol.AUTH_TIMEOUT_S * 0.9
 
 
 async def test_a_token_in_the_url_is_not_accepted(server: Server, role_tokens: dict[str, str]) -> None:
