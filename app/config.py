@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     live_state_hz: float = Field(default=5.0, gt=0, le=50, description="Coalesced states per drone per second")
     live_max_events: int = Field(default=1000, ge=10, le=1_000_000)
     live_notify: bool = Field(default=True, description="Relay live updates to other instances (NOTIFY)")
+    link_leases: bool = Field(default=False, description="Own drone links by lease (several instances)")
     instance_id: str | None = Field(default=None, min_length=1, max_length=200)
     link_lease_s: float = Field(default=6.0, ge=1, le=600)
     link_renew_s: float = Field(default=2.0, gt=0, le=300)

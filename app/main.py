@@ -85,14 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.live = await start_live(settings, db, instance_id, telemetry, app.state.alerts.sink)
                 app.state.live_hub = app.state.live.hub
             if settings.links_enabled:
-                app.state.ownership = LinkOwnership(
-                    db.pool,
-                    app.state.flights,
-                    instance_id,
-                    lease_s=settings.link_lease_s,
-                    renew_s=settings.link_renew_s,
-                )
-                await app.state.ownership.start()  # links the drones this instance owns
+                if settings.link_leases:  # several instances: each links the drones it holds a lease on
+                    app.state.ownership = LinkOwnership(
+                        db.pool,
+                        app.state.flights,
+                        instance_id,
+                        lease_s=settings.link_lease_s,
+                        renew_s=settings.link_renew_s,
+                    )
+                    await app.state.ownership.start()
+                else:
+                    await app.state.flights.link_all()
                 app.state.flights.start()
                 if settings.alerts_enabled:
                     app.state.alert_detection = DetectorRunner(

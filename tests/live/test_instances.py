@@ -63,6 +63,7 @@ class ServeProcess:
             "DATABASE_URL": dsn,
             "AEROGRID_DATA_DIR": str(data_dir),
             "AEROGRID_INSTANCE_ID": "B",
+            "AEROGRID_LINK_LEASES": "true",
             "AEROGRID_PLAN_WORKERS": "1",
         }
         with log_path.open("ab") as out:
@@ -145,7 +146,11 @@ async def test_a_client_on_one_instance_sees_the_others_drones_and_a_killed_owne
                     ids.append(r.json()["id"])
             await leases_held_by(own_dsn, "B", DRONES)  # B claims what it registered at its next round
             settings = Settings(
-                database_url=own_dsn, data_dir=tmp_path / "a", instance_id="A", plan_workers=1
+                database_url=own_dsn,
+                data_dir=tmp_path / "a",
+                instance_id="A",
+                link_leases=True,
+                plan_workers=1,
             )
             app_a = create_app(settings)
             async with app_a.router.lifespan_context(app_a), Server(app_a) as server_a:
