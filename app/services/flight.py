@@ -22,6 +22,7 @@ import asyncpg
 from app.auth import Permission, Principal
 from app.db.repos import drones as drones_repo
 from app.db.repos import missions as missions_repo
+from app.db.repos import runs as runs_repo
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.link.autopilots.ardupilot import ArduCopterFlight, FlightReport, FlightTimeouts
 from app.link.codec import MavMessage
@@ -251,9 +252,20 @@ class FlightService:
     ) -> dict[str, Any]:
         drone = await self._drone(drone_id, principal)
         _can_fly(principal, drone["kind"])
+        await self._not_in_a_run(drone_id)
         async with self.pool.acquire() as conn:
             _, plan = await planning.load(conn, mission_id, principal)
         return await self.upload_checked(drone, mission_id, plan, sortie, created_by=principal.token_id or None)
+
+    async def _not_in_a_run(self, drone_id: int) -> None:
+        """A drone a mission run holds takes no manual upload or flight (act on the run instead)."""
+        async with self.pool.acquire() as conn:
+            run = await runs_repo.active_on_drone(conn, drone_id)
+        if run is not None:
+            raise Conflict(
+                f"drone {drone_id} is held by run {run['id']} ({run['state']}): act on the run instead",
+                code="drone_busy",
+            )
 
     async def upload_checked(
         self,
@@ -363,6 +375,7 @@ class FlightService:
         current = self._flights.get(drone_id)
         if current and current.task and not current.task.done():
             raise Conflict(f"drone {drone_id} is already flying ({current.phase})")
+        await self._not_in_a_run(drone_id)
         async with self.pool.acquire() as conn:
             upload = await missions_repo.latest_upload(conn, drone_id)
         if upload is None or upload["status"] != "verified" or upload["mission_id"] is None:

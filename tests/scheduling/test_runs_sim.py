@@ -157,3 +157,58 @@ async def test_run_without_a_drone_gets_the_nearest_capable_idle_one_and_abort_b
     assert run["state"] == "aborted", run
     assert "aborted by token" in run["reason"]
     assert states_of(run)[-2:] == ["returning", "aborted"]
+
+
+async def test_operator_pauses_resumes_and_lands_a_run_and_manual_uploads_are_refused_meanwhile(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, role_tokens: dict[str, str], driver: RunDriver
+) -> None:
+    admin, operator = auth(role_tokens["admin"]), auth(role_tokens["operator"])
+    await load_district(client, pool, admin)
+    async with sim_vehicles(1, first_sysid=49) as (vehicle,):
+        drone_id = await register(client, operator, vehicle)
+        mission = await plan_mission(client, operator, drone_id)
+        r = await client.post(
+            "/runs", json={"mission_id": mission["id"], "drone_id": drone_id}, headers=operator
+        )
+        run_id = r.json()["id"]
+        await wait_run(
+            client, operator, run_id, lambda r: (r["progress"]["current_seq"] or 0) >= 2, within_s=20
+        )
+        r = await client.post(
+            f"/drones/{drone_id}/upload", json={"mission_id": mission["id"]}, headers=operator
+        )
+        assert r.status_code == 409 and f"held by run {run_id}" in r.json()["message"], r.text
+        assert (await client.post(f"/runs/{run_id}/actions/resume", headers=operator)).status_code == 409
+
+        r = await client.post(f"/runs/{run_id}/actions/pause", headers=operator)
+        assert r.status_code == 202 and r.json()["state"] == "paused", r.text
+        paused_at = r.json()["progress"]["current_seq"]
+        r = await client.get(f"/drones/{drone_id}/state", headers=operator)
+        assert r.json()["mode"] == "BRAKE"
+        r = await client.post(f"/runs/{run_id}/actions/resume", headers=operator)
+        assert r.status_code == 202 and r.json()["state"] == "running", r.text
+        await wait_run(
+            client,
+            operator,
+            run_id,
+            lambda r: (r["progress"]["current_seq"] or 0) > paused_at + 1,
+            within_s=20,
+        )
+        r = await client.post(f"/runs/{run_id}/actions/land", headers=operator)
+        assert r.status_code == 202, r.text
+        run = await wait_run(
+            client, operator, run_id, lambda r: r["state"] in ("aborted", "failed"), within_s=30
+        )
+        assert not vehicle.armed
+    assert run["state"] == "aborted" and "landed where it was" in run["reason"], run
+    assert states_of(run)[-2:] == ["returning", "aborted"]
+    by_operator = [
+        (t["to_state"], t["reason"]) for t in run["transitions"] if t["actor"].startswith("token:")
+    ]
+    assert by_operator == [
+        ("planned", None),
+        ("dispatching", None),
+        ("paused", "paused by operator"),
+        ("running", "resumed by operator"),
+    ]
+    assert (await client.post(f"/runs/{run_id}/actions/continue", headers=operator)).status_code == 409
