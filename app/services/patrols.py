@@ -25,7 +25,7 @@ from app.db.conn import Conn
 from app.db.repos import district as district_repo
 from app.db.repos import patrols as repo
 from app.errors import NotFound
-from app.telemetry.coverage import ALT_BAND_M, CameraPlan, TrackSample, grid_coverage, snap_wgs84
+from app.telemetry.coverage import ALT_BAND_M, CameraPlan, TrackSample, grid_coverage, unseen_wgs84
 from geofences.geojson import geometry_to_geojson
 from missions.camera import Camera, camera_footprint
 from missions.serialize import items_from_list
@@ -175,7 +175,7 @@ async def coverage(pool: asyncpg.Pool, code: str, principal: Principal) -> dict[
         "grid_code": code,
         "last_patrolled_at": None,
         "seen_share": None,
-        "unseen": geometry_to_geojson(snap_wgs84(grid.boundary)),
+        "unseen": geometry_to_geojson(unseen_wgs84(grid.boundary, Polygon())),
         "patrol": None,
     }
 

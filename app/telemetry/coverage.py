@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import shapely
+from shapely.errors import GEOSException
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -41,7 +42,7 @@ MAX_GAP_S = 5.0
 track between them is unknown (a lost link). Samples flying to the same item always join: the
 vehicle flew straight to it with the triggering unchanged, whatever the link did meanwhile."""
 GEOJSON_GRID_DEG = 1e-7
-"""Unseen geometry is snapped to this grid (7 decimals, about a centimetre) keeping it valid."""
+"""The unseen part is computed on this grid (7 decimals, about a centimetre), valid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +184,24 @@ def _polygons(geom: BaseGeometry) -> Polygon | MultiPolygon:
     return MultiPolygon(polys) if polys else MultiPolygon()
 
 
-def snap_wgs84(geom: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
-    """Round to 7 decimals keeping the geometry valid (GEOS snaps and repairs; slivers collapse)."""
-    snapped = shapely.set_precision(geom, GEOJSON_GRID_DEG)
-    return _polygons(snapped)
+def unseen_wgs84(grid_wgs84: Polygon | MultiPolygon, seen_wgs84: BaseGeometry) -> Polygon | MultiPolygon:
+    """grid − seen on the 7-decimal grid, valid: an overlay with snap-rounding (GEOS OverlayNG).
+
+    Rounding the difference afterwards (``set_precision``) fails now and then on a seen island
+    inside the unseen part ("unable to assign free hole to a shell"), so the overlay itself works on
+    the grid; the later steps are fallbacks should GEOS still refuse.
+    """
+    try:
+        grid = shapely.set_precision(grid_wgs84, GEOJSON_GRID_DEG)
+        return _polygons(shapely.difference(grid, seen_wgs84, grid_size=GEOJSON_GRID_DEG))
+    except GEOSException:
+        pass
+    exact = shapely.difference(grid_wgs84, seen_wgs84)
+    try:
+        return _polygons(shapely.set_precision(exact, GEOJSON_GRID_DEG))
+    except GEOSException:
+        rounded = shapely.set_precision(exact, GEOJSON_GRID_DEG, mode="pointwise")
+        return _polygons(shapely.make_valid(rounded))
 
 
 def grid_coverage(
@@ -207,8 +222,7 @@ def grid_coverage(
     runs = imaging_runs(samples, plan, alt_band_m, max_gap_s)
     seen = shapely.intersection(seen_local(runs, frame, width_at_m), grid)
     seen_m2 = min(grid_m2, float(seen.area))
-    unseen_local = _polygons(shapely.difference(grid, seen))
-    unseen = snap_wgs84(frame.to_wgs84(unseen_local)) if not unseen_local.is_empty else MultiPolygon()
+    unseen = unseen_wgs84(grid_wgs84, frame.to_wgs84(seen))
     return Coverage(
         grid_m2=grid_m2,
         seen_m2=seen_m2,

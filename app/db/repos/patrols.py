@@ -25,15 +25,20 @@ _UPSERT: Final = f"""INSERT INTO grid_patrols ({PATROL_COLS})
 
 
 async def uploads_over_grid(conn: Conn, grid_code: str, limit: int) -> list[asyncpg.Record]:
-    """The latest stored uploads flown over the grid, newest upload first.
+    """The latest uploads of missions naming the grid that flew over it, newest upload first.
 
-    Ordered by the upload's start (the service's clock), not by sample time: a sample's time is
-    the vehicle's clock, which a simulator running faster than real time puts ahead of the wall.
+    A transit across the grid on the way to another is no patrol of it. Ordered by the upload's
+    start (the service's clock), not by sample time: a sample's time is the vehicle's clock, which a
+    simulator running faster than real time puts ahead of the wall. Each check reads the drone's
+    samples from the upload's start on (the drone/time index), not the grid's whole history.
     """
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT u.id AS upload_id FROM drone_uploads u
-           WHERE EXISTS (SELECT 1 FROM telemetry_samples s
-                         WHERE s.grid_code = $1 AND s.upload_id = u.id AND s.drone_id = u.drone_id)
+           JOIN missions m ON m.id = u.mission_id
+           WHERE m.grid_codes @> ARRAY[$1::text] AND u.status = 'verified'
+             AND EXISTS (SELECT 1 FROM telemetry_samples s
+                         WHERE s.drone_id = u.drone_id AND s.time >= u.started_at
+                           AND s.upload_id = u.id AND s.grid_code = $1)
            ORDER BY u.started_at DESC, u.id DESC LIMIT $2""",
         grid_code,
         limit,
