@@ -10,6 +10,7 @@ estimate and the plan's statistics all see only that part; grids the area misses
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import shapely
@@ -23,6 +24,8 @@ from geofences.geojson import _AREA_TYPES, DEFAULT_MAX_VERTICES, _geometry, _nor
 
 INSIDE_TOLERANCE_M = 0.5
 """How far the area may reach outside the grids (rounding), in metres."""
+NEAR_DEG = 0.01
+"""An area reaching further than this (about a kilometre) from the grids is refused before measuring."""
 MIN_PART_M2 = 0.01
 """Overlay crumbs smaller than this are not areas to fly."""
 
@@ -68,11 +71,13 @@ def clip_to_area(
     grids: list[tuple[str, str, Polygon | MultiPolygon]], area: Polygon | MultiPolygon
 ) -> list[tuple[str, str, Polygon | MultiPolygon]]:
     """Each grid cut down to the area; 422 naming ``area`` when it leaves the grids or misses them."""
-    frame = LocalFrame.for_geometry(area)
-    union_local = frame.to_local(shapely.union_all([g for _, _, g in grids]))
-    outside = frame.to_local(area).difference(union_local.buffer(INSIDE_TOLERANCE_M))
-    if outside.area > MIN_PART_M2:
-        codes = ", ".join(code for code, _, _ in grids)
+    union = shapely.union_all([g for _, _, g in grids])
+    frame = LocalFrame.for_geometry(union)
+    codes = ", ".join(code for code, _, _ in grids)
+    if not union.buffer(NEAR_DEG).contains(area):  # far off: no metric frame would hold both
+        raise _refuse(f"it lies outside the grids {codes}")
+    outside = frame.to_local(area).difference(frame.to_local(union).buffer(INSIDE_TOLERANCE_M))
+    if not math.isfinite(outside.area) or outside.area > MIN_PART_M2:
         raise _refuse(f"{outside.area:.1f} m² of it lies outside the grids {codes}")
     clipped = []
     for code, community, grid in grids:
