@@ -41,6 +41,7 @@ from app.link.manager import LinkManager
 from app.live.service import start_live
 from app.scheduling.clock import SystemClock
 from app.scheduling.driver import RunDriver, run_settings
+from app.scheduling.live_bridge import stream_runs
 from app.scheduling.runs import RunStore
 from app.scheduling.scheduler import Scheduler, scheduler_settings
 from app.services import planning
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     store = RunStore(db.pool, SystemClock())
                     app.state.runs = RunDriver(store, app.state.flights, app.state.alerts, run_settings(settings))
                     await app.state.runs.start()
+                    if getattr(app.state, "live_hub", None) is not None:
+                        stream_runs(store.events, app.state.live_hub)  # transitions on /ws/live
                     if settings.schedules_enabled:
                         app.state.scheduler = Scheduler(
                             db.pool,

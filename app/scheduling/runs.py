@@ -41,6 +41,7 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
 @dataclass(frozen=True, slots=True)
 class RunEvent:
     run_id: int
+    drone_id: int | None
     from_state: str | None
     to_state: str
     sortie: int
@@ -163,7 +164,7 @@ class RunStore:
             )
             updated = await repo.get(conn, run_id)
         assert updated is not None  # locked above in the same transaction
-        event = RunEvent(run_id, current, to_state, new_sortie, actor, reason, at)
+        event = RunEvent(run_id, updated["drone_id"], current, to_state, new_sortie, actor, reason, at)
         log.info("run %s: %s -> %s (%s)%s", run_id, current, to_state, actor, f": {reason}" if reason else "")
         self.events.publish(event)
         return updated

@@ -17,6 +17,7 @@ from app.link.autopilots.ardupilot import FlightTimeouts
 from app.scheduling.assignment import distance_m
 from app.scheduling.driver import RunDriver
 from tests.conftest import auth
+from tests.live.wsclient import Server, open_client, recv_until, subscribe
 from tests.scheduling.kit import load_district, plan_mission, register, sim_vehicles, states_of, wait_run
 
 SMALL_BATTERY_WH = 40.0
@@ -35,15 +36,21 @@ def driver(app: FastAPI) -> Iterator[RunDriver]:
         runs.settings = saved
 
 
-async def test_run_uploads_flies_lands_and_stores_every_transition(
-    client: httpx.AsyncClient, pool: asyncpg.Pool, role_tokens: dict[str, str], driver: RunDriver
+async def test_run_uploads_flies_lands_and_stores_and_streams_every_transition(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    role_tokens: dict[str, str],
+    driver: RunDriver,
 ) -> None:
     admin, operator = auth(role_tokens["admin"]), auth(role_tokens["operator"])
     await load_district(client, pool, admin)
-    async with sim_vehicles(1, first_sysid=41) as (vehicle,):
+    async with sim_vehicles(1, first_sysid=41) as (vehicle,), Server(app) as server:
         drone_id = await register(client, operator, vehicle)
         mission = await plan_mission(client, operator, drone_id)
         assert len(mission["sorties"]) == 1
+        ws = await open_client(server.ws_url, role_tokens["viewer"])
+        assert (await subscribe(ws, drones=[drone_id]))["type"] == "subscribed"
         r = await client.post(
             "/runs", json={"mission_id": mission["id"], "drone_id": drone_id}, headers=operator
         )
@@ -53,6 +60,8 @@ async def test_run_uploads_flies_lands_and_stores_every_transition(
         run = await wait_run(
             client, operator, run_id, lambda r: r["state"] in ("completed", "failed"), within_s=30, seen=seen
         )
+        streamed = [(await recv_until(ws, "run"))["run"] for _ in run["transitions"][1:]]
+        await ws.close()
     assert run["state"] == "completed", run
     assert states_of(run) == [
         "planned", "dispatching", "uploading", "ready", "running", "running", "returning", "landed", "completed",
@@ -61,6 +70,9 @@ async def test_run_uploads_flies_lands_and_stores_every_transition(
         "mission complete: this boot reached the last item"
     ]
     assert all(t["actor"] for t in run["transitions"])
+    assert [(m["run_id"], m["drone_id"], m["to_state"]) for m in streamed] == [
+        (run_id, drone_id, t["to_state"]) for t in run["transitions"][1:]
+    ]
     assert run["progress"]["share_done_pct"] == 100.0
     partial = [s["progress"]["share_done_pct"] for s in seen if s["state"] == "running"]
     assert any(p is not None and 0 < p < 100 for p in partial), "progress followed the vehicle mid-mission"
