@@ -25,7 +25,7 @@ async def district(
         await client.post("/grids/import", json=sample_document("grids"), headers=admin)
     ).status_code == 200
     grid = max(sample_document("grids")["features"], key=lambda g: shape(g["geometry"]).area)
-    return {"viewer": auth(role_tokens["viewer"]), "grid": grid}
+    return {"viewer": auth(role_tokens["viewer"]), "operator": auth(role_tokens["operator"]), "grid": grid}
 
 
 def request(grid: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -142,3 +142,15 @@ async def test_coverage_of_an_unknown_grid_is_404(
         r = await client.get(path, headers=district["viewer"])
         assert r.status_code == 404, r.text
         assert r.json()["code"] == "not_found"
+
+
+async def test_stored_mission_keeps_its_area_and_plans_only_that_part(
+    client: httpx.AsyncClient, district: dict[str, Any]
+) -> None:
+    half = west_half(district["grid"])
+    body = {"name": "gap", **request(district["grid"], area=geojson(half))}
+    r = await client.post("/missions", json=body, headers=district["operator"])
+    assert r.status_code == 201, r.text
+    assert r.json()["stats"]["area_m2"] == pytest.approx(area_m2(half), rel=1e-3)
+    stored = (await client.get(f"/missions/{r.json()['id']}", headers=district["viewer"])).json()
+    assert shape(stored["request"]["area"]).equals(half)
