@@ -154,3 +154,22 @@ async def test_stored_mission_keeps_its_area_and_plans_only_that_part(
     assert r.json()["stats"]["area_m2"] == pytest.approx(area_m2(half), rel=1e-3)
     stored = (await client.get(f"/missions/{r.json()['id']}", headers=district["viewer"])).json()
     assert shape(stored["request"]["area"]).equals(half)
+
+
+async def test_work_limits_are_estimated_on_the_area_not_the_whole_grid(
+    client: httpx.AsyncClient, district: dict[str, Any]
+) -> None:
+    g = shape(district["grid"]["geometry"])
+    x0, y0, x1, y1 = g.bounds
+    strip = g.intersection(box(x0, y0, x0 + (x1 - x0) * 0.02, y1))  # a narrow strip along the west edge
+    fine = {"swath_m": 0.05}  # far more lanes than AEROGRID_PLAN_MAX_LANES over the whole grid
+    r = await client.post(
+        "/missions/plan", json=request(district["grid"], **fine), headers=district["viewer"]
+    )
+    assert r.status_code == 422 and r.json()["code"] == "plan_too_large", r.text
+    r = await client.post(
+        "/missions/plan",
+        json=request(district["grid"], area=geojson(strip), **fine),
+        headers=district["viewer"],
+    )
+    assert r.status_code == 200, r.text
