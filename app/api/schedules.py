@@ -4,6 +4,7 @@ is stored: a bad one is a 422 naming it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=CheckedR
 
 ScheduleId = Annotated[int, Path(ge=1, le=2**62)]
 UPCOMING = 5
+RULE_CHECK_S = 2.0
 RECENT = 20
 
 
@@ -124,18 +126,25 @@ async def create_schedule(
     quiet = (body.quiet_hours.start, body.quiet_hours.end) if body.quiet_hours else None
     now = SystemClock().now()
     try:
-        rule = parse_rule(
-            tz_name=tz_name,
-            start_at=body.start_at,
-            rrule_text=body.rrule,
-            now=now,
-            min_interval_s=settings.schedule_min_interval_s,
-            window=window,
-            blackout_dates=body.blackout_dates,
-            quiet_hours=quiet,
+        # In a thread with a time limit: a rule that can never match makes dateutil walk years.
+        rule = await asyncio.wait_for(
+            asyncio.to_thread(
+                parse_rule,
+                tz_name=tz_name,
+                start_at=body.start_at,
+                rrule_text=body.rrule,
+                now=now,
+                min_interval_s=settings.schedule_min_interval_s,
+                window=window,
+                blackout_dates=body.blackout_dates,
+                quiet_hours=quiet,
+            ),
+            timeout=RULE_CHECK_S,
         )
     except RuleError as exc:
         raise _invalid(exc.field, exc.problem) from exc
+    except TimeoutError as exc:
+        raise _invalid("rrule", f"takes more than {RULE_CHECK_S:.0f} s to expand: simplify it") from exc
     async with pool.acquire() as conn, conn.transaction():
         await _check_refs(conn, body, principal)
         row = await repo.insert(

@@ -21,6 +21,10 @@ FLOOR_SAMPLE: Final = 200
 than the floor within them is refused; BYHOUR lists repeat daily, so this sees them all)."""
 
 
+_PERIOD_S: Final = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600}
+"""Frequencies whose period alone can undercut the floor; a daily or longer period cannot."""
+
+
 class RuleError(ValueError):
     """A schedule field that cannot be accepted; ``field`` names it for the 422."""
 
@@ -148,6 +152,15 @@ def parse_rule(
         raise RuleError("rrule", f"does not parse: {str(exc)[:200]}") from exc
     if not isinstance(parsed, rrule):
         raise RuleError("rrule", "expected one RRULE, not a rule set")
+    fields = dict(part.split("=", 1) for part in text.upper().split(";") if "=" in part)
+    period_s = _PERIOD_S.get(fields.get("FREQ", ""))
+    interval = int(fields.get("INTERVAL", "1"))  # rrulestr has accepted it as an integer
+    if period_s is not None and period_s * interval < min_interval_s:
+        # Refused before expanding it: a seconds- or minutes-wide period is costly to walk through.
+        raise RuleError(
+            "rrule",
+            f"its period is {period_s * interval} s; the floor is {min_interval_s:.0f} s between flights",
+        )
     sample: list[datetime] = []
     for d in parsed:
         sample.append(d)

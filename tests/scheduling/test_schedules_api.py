@@ -47,6 +47,8 @@ async def _count(pool: asyncpg.Pool) -> int:
         ({"rrule": "not a rule at all"}, "rrule"),
         ({"rrule": "FREQ=MINUTELY"}, "rrule"),
         ({"rrule": "FREQ=HOURLY;BYMINUTE=0,5,10"}, "rrule"),
+        ({"rrule": "FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30"}, "rrule"),
+        ({"rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "rrule"),
         ({"rrule": "DTSTART:20310101T000000\nRRULE:FREQ=DAILY"}, "rrule"),
         ({"rrule": "FREQ=DAILY;UNTIL=20200101T000000Z"}, "rrule"),
         ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
