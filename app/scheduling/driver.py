@@ -74,6 +74,7 @@ class _Live:
     resume_sortie: asyncio.Event
     next_drone_id: int | None = None
     operator_end: tuple[str, str] | None = None
+    """(actor, reason) of an operator's abort or land-now, recorded when the drone is down."""
 
 
 class RunDriver:
@@ -328,10 +329,10 @@ class RunDriver:
             raise Conflict(f"run {row['id']} is driven by another instance", code="run_elsewhere")
         vehicle = self.flights.online_vehicle(row["drone_id"])
         if action == "abort":
-            live.operator_end = ("aborted", f"aborted by {actor}: returning home")
+            live.operator_end = (actor, f"aborted by {actor}: returning home")
             await vehicle.return_home()
         elif action == "land":
-            live.operator_end = ("aborted", f"landed where it was by {actor}")
+            live.operator_end = (actor, f"landed where it was by {actor}")
             await vehicle.land()
         else:
             raise Conflict(f"run {row['id']} is {row['state']}: cannot {action}", code="run_state")
@@ -524,8 +525,8 @@ class RunDriver:
         if row["state"] in TERMINAL:
             return False
         if live is not None and live.operator_end is not None:
-            state, reason = live.operator_end
-            await self.store.move(run_id, state, actor="operator", reason=reason)
+            actor, reason = live.operator_end
+            await self.store.move(run_id, "aborted", actor=actor, reason=reason)
             return False
         if not report.completed:
             await self._fail(

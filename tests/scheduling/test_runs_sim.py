@@ -222,5 +222,6 @@ async def test_operator_pauses_resumes_and_lands_a_run_and_manual_uploads_are_re
         ("dispatching", None),
         ("paused", "paused by operator"),
         ("running", "resumed by operator"),
+        ("aborted", run["reason"]),
     ]
     assert (await client.post(f"/runs/{run_id}/actions/continue", headers=operator)).status_code == 409
