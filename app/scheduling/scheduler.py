@@ -40,6 +40,7 @@ from missions.serialize import plan_from_dict
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True, slots=True)
 class SchedulerSettings:
     tick_s: float = 5.0
