@@ -147,7 +147,9 @@ async def test_a_subscriber_gets_a_simulated_drones_samples_alerts_and_work_orde
             try:
                 await wait_for(all_seen, timeout_s=30)
             except AssertionError:
-                raise AssertionError(f"missing {wanted - set(topics())}; got {sorted(set(topics()))[:20]}") from None
+                raise AssertionError(
+                    f"missing {wanted - set(topics())}; got {sorted(set(topics()))[:20]}"
+                ) from None
             await app.state.flights.unlink(drone_id)
     finally:
         listener.cancel()
