@@ -148,8 +148,8 @@ class Relay:
                         await asyncio.wait_for(lost.wait(), 5.0)
                     if not lost.is_set():
                         await conn.fetchval("SELECT 1", timeout=5.0)  # notice a silent network loss
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("live: LISTEN connection lost (%s); reconnecting", exc)
+            except Exception as exc:  # any failure of this connection (asyncpg has internal ones too)
+                log.warning("live: LISTEN connection lost (%r); reconnecting", exc)
             finally:
                 self.listening.clear()
                 if conn is not None and not conn.is_closed():
@@ -171,7 +171,7 @@ class Relay:
                         conn = await asyncpg.connect(self.dsn)
                     await conn.executemany("SELECT pg_notify($1, $2)", [(CHANNEL, p) for p in payloads])
                     self.payloads_sent += len(payloads)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                except Exception as exc:  # any failure of this connection: reconnect
                     self.states_dropped += len(states)
                     self._events.extendleft(reversed(events))
                     log.warning("live: NOTIFY failed (%s); states dropped, events kept", exc)
@@ -195,7 +195,7 @@ class Relay:
         self.hub.relay = None
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for result in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if not isinstance(result, asyncio.CancelledError | None):
+                log.warning("live relay stopped with %r", result)
         self._tasks = []

@@ -47,8 +47,8 @@ class LiveService:
             await asyncio.sleep(DIRECTORY_REFRESH_S)
             try:
                 await self.refresh_directory()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("live: drone directory not refreshed: %s", exc)
+            except Exception as exc:  # the database away or restarting: keep the last directory
+                log.warning("live: drone directory not refreshed: %r", exc)
 
     async def start(self, ingest: TelemetryIngest | None, alerts: AlertSink) -> None:
         with contextlib.suppress(OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -77,8 +77,7 @@ class LiveService:
         self._undo = []
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
         if self.relay is not None:
             await self.relay.close()
         await self.hub.close()
