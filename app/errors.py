@@ -12,12 +12,13 @@ import json
 import logging
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from app.db.errors import DATABASE_LOST
 
 log = logging.getLogger(__name__)
 
@@ -157,16 +158,12 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = _allowed_methods(request)
         return ErrorResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
-    @app.exception_handler(asyncpg.exceptions.PostgresConnectionError)
-    @app.exception_handler(asyncpg.exceptions.CannotConnectNowError)
-    @app.exception_handler(asyncpg.exceptions.AdminShutdownError)
-    @app.exception_handler(asyncpg.exceptions.InvalidCatalogNameError)
-    @app.exception_handler(asyncpg.exceptions.InterfaceError)
-    @app.exception_handler(OSError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-        # The database went away (restart, failover, dropped, unreachable): the request's
-        # transaction was rolled back by PostgreSQL, so nothing half-written remains; retry later.
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        # The database went away (restart, failover, dropped, unreachable, a backend killed mid-query):
+        # the request's transaction was rolled back by PostgreSQL, so nothing half-written remains.
+        log.warning(
+            "database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc
+        )
         return JSONResponse(
             error_body(
                 "database_unavailable", "the database is unavailable; nothing was applied, retry shortly"
@@ -174,6 +171,9 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "2"},
         )
+
+    for lost in DATABASE_LOST:
+        app.add_exception_handler(lost, _database_down)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -21,6 +21,7 @@ import asyncpg
 
 from app.auth import Permission, Principal
 from app.config import Settings
+from app.db.errors import DATABASE_FAILED
 from app.db.repos import drones as drones_repo
 from app.db.repos import missions as missions_repo
 from app.db.repos import runs as repo
@@ -107,8 +108,10 @@ class RunDriver:
             await asyncio.sleep(self.settings.adopt_s)
             try:
                 await self.adopt()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("run adoption failed, retrying: %s", exc)
+            except DATABASE_FAILED as exc:
+                log.warning("run adoption failed, retrying: %s: %s", type(exc).__name__, exc)
+            except Exception:  # a bug in one round must not stop adopting for good
+                log.exception("run adoption failed, retrying")
 
     async def adopt(self) -> list[int]:
         """Drive every active run whose drone this instance links and that no task here drives."""

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from app.config import Settings
+from app.db.errors import DATABASE_FAILED
 from app.db.repos import drones as drones_repo
 from app.db.repos import missions as missions_repo
 from app.db.repos import schedules as repo
@@ -109,8 +110,10 @@ class Scheduler:
         while True:
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("scheduler tick failed, retrying: %s", exc)
+            except DATABASE_FAILED as exc:
+                log.warning("scheduler tick failed, retrying: %s: %s", type(exc).__name__, exc)
+            except Exception:  # a bug in one tick must not stop every later schedule
+                log.exception("scheduler tick failed, retrying")
             await asyncio.sleep(self.settings.tick_s)
 
     # --- one tick ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import asyncpg
 from shapely.geometry import shape
 
 from app.config import Settings
+from app.db.errors import DATABASE_FAILED, DATABASE_LOST
 from app.db.repos.alerts import NewAlert
 from app.link.codec import MavMessage
 from app.link.errors import UnknownDrone
@@ -377,6 +378,8 @@ class DetectorRunner:
             write = await self._queue.get()
             try:
                 await self._write(write)
+            except Exception:  # one bad change must not stop every later alert
+                log.exception("alert change dropped: %s", write)
             finally:
                 self._queue.task_done()
 
@@ -388,8 +391,10 @@ class DetectorRunner:
                 elif write.clear is not None and write.at is not None:
                     await self.alerts.clear(write.clear, at=write.at, evidence=write.evidence or {})
                 return
-            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
-                log.warning("alert write failed (try %d of %d): %s", attempt, _WRITE_ATTEMPTS, exc)
+            except DATABASE_LOST as exc:
+                log.warning(
+                    "alert write failed (try %d of %d): %s: %s", attempt, _WRITE_ATTEMPTS, type(exc).__name__, exc
+                )
                 await asyncio.sleep(_WRITE_RETRY_S * attempt)
             except asyncpg.PostgresError as exc:
                 # Not transient (the drone was deleted meanwhile, a constraint): retrying cannot help.
@@ -410,8 +415,8 @@ class DetectorRunner:
             await asyncio.sleep(self.refresh_s)
             try:
                 await self.refresh()
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-                log.warning("alert context refresh failed: %s", exc)
+            except DATABASE_FAILED as exc:
+                log.warning("alert context refresh failed: %s: %s", type(exc).__name__, exc)
             except Exception:  # a bad stored zone or plan must not stop later refreshes
                 log.exception("alert context refresh failed")
 

@@ -1,12 +1,15 @@
 """Losing the database: killed backends are replaced without an error; a database that is gone
-gives 503 `database_unavailable` (never a 500), and readiness says so."""
+gives 503 `database_unavailable` (never a 500), and readiness says so; backends killed again and
+again under requests and background workers give only 200s and 503s and stop no worker."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from app.auth import new_token
 from app.config import Settings
@@ -53,3 +56,51 @@ async def test_database_gone_gives_503_not_500(server_dsn: str) -> None:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+# The session app's workers that poll the database (links on, leases off: no link-ownership task).
+DB_WORKERS = frozenset(
+    {
+        "alerts-writer",
+        "alerts-refresh",
+        "scheduler",
+        "run-adopter",
+        "webhook-delivery",
+        "workorder-due-check",
+        "telemetry-writer",
+    }
+)
+
+
+async def _kill_backends(dsn: str) -> int:
+    outside = await asyncpg.connect(dsn)
+    try:
+        killed: int = await outside.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return killed
+    finally:
+        await outside.close()
+
+
+async def test_backends_killed_mid_work_give_503_or_200_and_stop_no_worker(
+    app: FastAPI, client: httpx.AsyncClient, role_tokens: dict[str, str], database_dsn: str
+) -> None:
+    workers = {t.get_name(): t for t in asyncio.all_tasks() if t.get_name() in DB_WORKERS}
+    assert set(workers) == DB_WORKERS
+    headers = auth(role_tokens["viewer"])
+    statuses: list[int] = []
+    killed = 0
+    for _ in range(15):
+        requests = [client.get(path, headers=headers) for path in ("/grids", "/alerts", "/work-orders") * 3]
+        # The kill lands while the requests are between acquiring, querying and releasing connections.
+        *responses, n = await asyncio.gather(*requests, _kill_backends(database_dsn))
+        statuses += [r.status_code for r in responses]
+        killed += n
+        await asyncio.sleep(0.05)  # let the workers' rounds run into the next kill
+    assert killed >= 15
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert {name for name, task in workers.items() if task.done()} == set()
+    after = [(await client.get("/grids", headers=headers)).status_code for _ in range(3)]
+    assert after == [200, 200, 200]
