@@ -50,7 +50,7 @@ from app.services.alerts import AlertService
 from app.services.closed_loop import start_closed_loop, start_mqtt
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
-from app.services.ownership import LinkOwnership, default_instance_id
+from app.services.ownership import LinkOwnership, default_instance_id, warn_if_leased_elsewhere
 from app.services.sample import load_sample_district
 from app.telemetry.service import start_ingest
 
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     )
                     await app.state.ownership.start()
                 else:
+                    await warn_if_leased_elsewhere(db.pool, instance_id)
                     await app.state.flights.link_all()
                 app.state.flights.start()
                 if settings.alerts_enabled:

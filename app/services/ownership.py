@@ -2,21 +2,24 @@
 
 Several instances may share one PostgreSQL; each drone's link must be open in one of them only
 (two ground stations answering one vehicle would fight over its mission and commands). Every
-``renew_s`` each instance, in one statement each and on the database's clock:
+``renew_s`` each instance, in one statement each and on the database's clock, renews the leases
+it holds and claims every linkable drone whose lease is missing or expired. Then it reconciles
+the drones it has linked with the leases it holds, both ways, whatever happened before (a
+restart, a link that failed, an edit through another instance):
 
-* renews the leases it holds (``expires_at = now() + lease_s``);
-* claims every linkable drone whose lease is missing or expired, and links the drones it just
-  acquired (``FlightService.link``);
-* unlinks any drone it has open whose lease another instance holds (a drone registered or
-  edited through this instance while another owns it is linked here for at most ``renew_s``);
-* relinks an owned drone whose registered endpoint or system id no longer matches its open link
-  (edited through another instance).
+* every drone it holds a lease on and that is linkable is linked (a link that fails to open is
+  retried with a backoff doubling from ``renew_s`` up to ``MAX_RETRY_S``);
+* an owned drone whose registered endpoint or system id no longer matches its open link is
+  relinked;
+* a linked drone whose lease another instance holds is unlinked at once; one without any lease
+  that is not linkable (deleted or blocked through another instance) on its second sighting, so
+  a registration through this instance, linked just before its row commits, is not unlinked.
 
 So when an owner dies, its drones are linked elsewhere within ``lease_s + renew_s`` (default 6 + 2
-= 8 s, stated as "within 10 s" in docs/live.md, plus the time the link takes to open). A clean
-shutdown deletes its leases, so a restart or another instance takes over at the next tick. The
-instance id defaults to host name and data directory, so a restarted instance on the same data
-directory gets its own unexpired leases back at once.
+= 8 s, stated as "within 10 s" in docs/live.md, plus the time the link takes to open), and a
+restarted instance with the same id, whose leases are still valid and merely renewed, links
+them again in its first round. A clean shutdown deletes its leases, so a restart or another
+instance takes over at the next tick. The instance id defaults to host name and data directory.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from typing import Final, Protocol
 
 import asyncpg
@@ -52,6 +56,34 @@ OTHERS_SQL: Final = "SELECT drone_id FROM link_leases WHERE instance_id <> $1 AN
 RELEASE_SQL: Final = "DELETE FROM link_leases WHERE instance_id = $1"
 
 DB_ERRORS: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+MAX_RETRY_S: Final = 30.0
+"""The longest wait before retrying an owned drone whose link failed to open."""
+
+
+FOREIGN_LEASES_SQL: Final = """
+SELECT instance_id, count(*) AS drones FROM link_leases
+WHERE instance_id <> $1 AND expires_at >= now() GROUP BY instance_id ORDER BY instance_id"""
+
+
+async def warn_if_leased_elsewhere(pool: asyncpg.Pool, instance_id: str) -> list[str]:
+    """With leases off this instance links every drone: if other instances hold live leases on
+    this database, both would answer the same vehicles. Warn (the deployment must set
+    AEROGRID_LINK_LEASES=true everywhere); returns the other instances' ids."""
+    try:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(FOREIGN_LEASES_SQL, instance_id)
+    except DB_ERRORS as exc:
+        log.warning("link leases: could not look for other instances (%s)", exc)
+        return []
+    if rows:
+        log.warning(
+            "AEROGRID_LINK_LEASES is false but other instances hold live link leases on this database "
+            "(%s): this instance links every drone and will fight them over their links; "
+            "set AEROGRID_LINK_LEASES=true on every instance",
+            ", ".join(f"{r['instance_id']}: {r['drones']} drones" for r in rows),
+        )
+    return [r["instance_id"] for r in rows]
 
 
 def default_instance_id(data_dir: str) -> str:
@@ -83,37 +115,75 @@ class LinkOwnership:
         self.renew_s = renew_s
         self.owned: set[int] = set()
         self.takeovers = 0
+        self._strays: set[int] = set()
+        self._failures: dict[int, tuple[int, float]] = {}
+        """drone -> (failed link attempts in a row, monotonic time of the next attempt)."""
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> None:
-        """One round: renew, claim and link, give up what others hold, follow edits."""
-        manager = self.linker.manager
+        """One round: renew and claim leases, then reconcile the open links with them."""
         async with self.pool.acquire() as conn:
             renewed = {r["drone_id"] for r in await conn.fetch(RENEW_SQL, self.instance_id, self.lease_s)}
             acquired = {r["drone_id"] for r in await conn.fetch(CLAIM_SQL, self.instance_id, self.lease_s)}
             others = {r["drone_id"] for r in await conn.fetch(OTHERS_SQL, self.instance_id)}
             configs = {r["id"]: r for r in await drones_repo.link_configs(conn)}
         self.owned = renewed | acquired
-        linked = {int(d) for d in manager.drone_ids() if d.isdigit()}
-        for drone_id in sorted(others & linked):
-            log.info(
-                "drone %s: linked by another instance: unlinked here", drone_id, extra={"drone_id": drone_id}
-            )
-            await self.linker.unlink(drone_id)
+        await self._drop_unowned(others)
         for drone_id in sorted(self.owned):
-            cfg = configs.get(drone_id)
-            if cfg is None:
+            await self._keep_linked(drone_id, configs.get(drone_id), takeover=drone_id in acquired)
+
+    def _linked(self) -> set[int]:
+        return {int(d) for d in self.linker.manager.drone_ids() if d.isdigit()}
+
+    async def _drop_unowned(self, others: set[int]) -> None:
+        """Unlink what this instance has open without holding its lease."""
+        strays = self._linked() - self.owned
+        for drone_id in sorted(strays):
+            if drone_id in others:
+                why = "linked by another instance"
+            elif drone_id in self._strays:
+                why = "no lease and not linkable (deleted or blocked)"
+            else:
                 continue
-            if drone_id in linked:
-                vehicle = manager.vehicle(str(drone_id))
-                if vehicle.sysid == cfg["sysid"] and _same_link(vehicle.endpoint, cfg["endpoint"]):
-                    continue
-                await self.linker.unlink(drone_id)
-            elif drone_id not in acquired:
-                continue  # owned but unlinked on purpose (or its link failed): left as it is
-            if drone_id in acquired:
-                self.takeovers += 1
-            await self.linker.link(drone_id, cfg["endpoint"], cfg["sysid"], cfg["signing_key"])
+            log.info("drone %s: %s: unlinked here", drone_id, why, extra={"drone_id": drone_id})
+            await self.linker.unlink(drone_id)
+            self._failures.pop(drone_id, None)
+        self._strays = self._linked() - self.owned - others
+
+    async def _keep_linked(self, drone_id: int, cfg: asyncpg.Record | None, *, takeover: bool) -> None:
+        """Make an owned drone's open link match its registration (or close it if unlinkable)."""
+        manager = self.linker.manager
+        if str(drone_id) in manager.drone_ids():
+            vehicle = manager.vehicle(str(drone_id))
+            if (
+                cfg is not None
+                and vehicle.sysid == cfg["sysid"]
+                and _same_link(vehicle.endpoint, cfg["endpoint"])
+            ):
+                self._failures.pop(drone_id, None)
+                return
+            await self.linker.unlink(drone_id)
+        if cfg is None:
+            self._failures.pop(drone_id, None)
+            return
+        failures, retry_at_s = self._failures.get(drone_id, (0, 0.0))
+        now_s = time.monotonic()
+        if now_s < retry_at_s:
+            return
+        if takeover:
+            self.takeovers += 1
+        await self.linker.link(drone_id, cfg["endpoint"], cfg["sysid"], cfg["signing_key"])
+        if str(drone_id) in manager.drone_ids():
+            self._failures.pop(drone_id, None)
+            return
+        wait_s = min(self.renew_s * 2**failures, MAX_RETRY_S)
+        self._failures[drone_id] = (failures + 1, now_s + wait_s)
+        log.warning(
+            "drone %s: owned but its link did not open; retrying in %.0f s",
+            drone_id,
+            wait_s,
+            extra={"drone_id": drone_id},
+        )
 
     async def start(self) -> None:
         """The first round now (drones link before the service answers), then every ``renew_s``."""
