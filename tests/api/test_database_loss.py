@@ -22,15 +22,23 @@ async def test_killed_backends_are_replaced_without_errors(
 ) -> None:
     headers = auth(role_tokens["viewer"])
     assert (await client.get("/grids", headers=headers)).status_code == 200
+    # pg_terminate_backend only signals: the backends are dead (and the pool can see it) once they
+    # have left pg_stat_activity. Before that a request may still borrow a live one that dies under it.
     outside = await asyncpg.connect(database_dsn)
     try:
         killed = await outside.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+        gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = any($1)"
+        async with asyncio.timeout(10):
+            while True:
+                if await outside.fetchval(gone, killed):
+                    break
+                await asyncio.sleep(0.02)
     finally:
         await outside.close()
-    assert killed >= 1
+    assert len(killed) >= 1
     statuses = [
         (await client.get("/grids", headers=headers)).status_code for _ in range(pool.get_max_size() + 2)
     ]
