@@ -115,7 +115,9 @@ async def test_each_failed_precondition_skips_with_its_reason_and_an_alert_and_n
         ).status_code == 200
 
         await assert_ready(vehicle, driver, drone_id)
-        vehicle.faults.motor_failure()
+        # A pre-arm failure that raises no alert: a motor failure also sends an EMERGENCY STATUSTEXT,
+        # whose critical alert (checked before pre-arm) would race this skip's reason.
+        vehicle.set_param("BATT_ARM_VOLT", 60.0)
         await until(lambda: driver.flights.vehicle(drone_id).tracker.prearm_ok is False, "pre-arm failing")
         assert "not armable" in await skipped(coverage)
 
