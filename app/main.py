@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.links_enabled:
                 app.state.flights = FlightService(db.pool, LinkManager())
                 if settings.telemetry_enabled:
-                    app.state.telemetry = await start_ingest(settings, db.pool, app.state.flights.manager)
+                    app.state.telemetry = await start_ingest(
+                        settings, db.pool, app.state.flights.manager, app.state.alerts
+                    )
             instance_id = settings.instance_id or default_instance_id(str(settings.data_dir))
             if settings.live_enabled:
                 telemetry = getattr(app.state, "telemetry", None)

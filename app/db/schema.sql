@@ -353,7 +353,7 @@ CONSTRAINT alerts.alerts_message_check CHECK (length(message) >= 1 AND length(me
 CONSTRAINT alerts.alerts_pkey PRIMARY KEY (id)
 CONSTRAINT alerts.alerts_severity_check CHECK (severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))
 CONSTRAINT alerts.alerts_state_check CHECK (state = ANY (ARRAY['open'::text, 'cleared'::text]))
-CONSTRAINT alerts.alerts_type_check CHECK (type = ANY (ARRAY['geofence_breach'::text, 'battery_low'::text, 'battery_return_home'::text, 'link_lost'::text, 'gps_degraded'::text, 'ekf_unhealthy'::text, 'route_deviation'::text, 'unexpected_mode'::text, 'autopilot_message'::text, 'mission_stalled'::text, 'quiet_zone_broadcast'::text, 'no_photo_zone_photo'::text, 'run_skipped'::text, 'run_failed'::text]))
+CONSTRAINT alerts.alerts_type_check CHECK (type = ANY (ARRAY['geofence_breach'::text, 'battery_low'::text, 'battery_return_home'::text, 'link_lost'::text, 'gps_degraded'::text, 'ekf_unhealthy'::text, 'route_deviation'::text, 'unexpected_mode'::text, 'autopilot_message'::text, 'mission_stalled'::text, 'quiet_zone_broadcast'::text, 'no_photo_zone_photo'::text, 'run_skipped'::text, 'run_failed'::text, 'telemetry_dropped'::text]))
 CONSTRAINT alerts.alerts_update_count_check CHECK (update_count >= 0)
 CONSTRAINT api_tokens.api_tokens_created_by_fkey FOREIGN KEY (created_by) REFERENCES api_tokens(id)
 CONSTRAINT api_tokens.api_tokens_name_check CHECK (length(name) >= 1 AND length(name) <= 100)

@@ -10,6 +10,11 @@ When PostgreSQL is unreachable the batch goes to the disk ``Spool`` instead, and
 every batch goes there until the spool has been replayed, so rows reach the database in the
 order they arrived. A probe retries the database every ``PROBE_INTERVAL_S``; replay starts when
 it answers, and at start-up for whatever a killed service left behind.
+
+Batches the full spool had to drop are tallied per drone (``Spool.dropped``); once the database
+is back and the spool replayed, each drone's tally goes to the ``drop_reporter`` (an alert through
+the alert service, wired in service.py), one drone at a time, so an outage in mid-report leaves
+the unreported tallies for the next replay.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -34,7 +39,7 @@ from app.telemetry.decode import NO_CONTEXT, DroneSession
 from app.telemetry.grids import GridIndex
 from app.telemetry.partitions import Partitions
 from app.telemetry.records import Event, Sample
-from app.telemetry.spool import Spool
+from app.telemetry.spool import DropTally, Spool
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,10 @@ OUTAGE_ERRORS: Final = (
     asyncpg.InvalidCatalogNameError,
 )
 """What 'the database is unreachable' looks like: spool and retry, never drop."""
+
+
+DropReporter = Callable[[int, DropTally], Awaitable[None]]
+"""Told, once the database is back, what one drone lost to a full spool (drone id, tally)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,7 @@ class IngestStats:
     batches_spooled: int = 0
     batches_replayed: int = 0
     outages: int = 0
+    drops_reported: int = 0
     commit_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
 
 
@@ -89,6 +99,7 @@ class TelemetryIngest:
         self.spool = spool
         self.config = config
         self.bus = bus or TelemetryBus()
+        self.drop_reporter: DropReporter | None = None
         self.stats = IngestStats()
         self.partitions = Partitions(interval_h=config.partition_hours, retention_days=config.retention_days)
         self.db_up = True
@@ -232,6 +243,8 @@ class TelemetryIngest:
                 if not self.spool.empty:
                     self._spool_pending()
                     await self._replay()
+                if self.spool.empty and self.spool.dropped:
+                    await self._report_drops()
             except OUTAGE_ERRORS as exc:
                 self._mark_down(exc)
         await self._flush()
@@ -344,6 +357,29 @@ class TelemetryIngest:
                 await self._write(samples, events, live=False)
                 self.stats.batches_replayed += 1
             self.spool.remove(path)
+
+    async def _report_drops(self) -> None:
+        """Hand each drone's drop tally to the reporter, forgetting it once reported. An outage
+        propagates (the rest wait for the next replay); any other failure is logged and the tally
+        forgotten, since retrying it every batch would only repeat the failure."""
+        if self.drop_reporter is None:
+            return
+        for drone_id in sorted(self.spool.dropped):
+            tally = self.spool.dropped[drone_id]
+            try:
+                await self.drop_reporter(drone_id, tally)
+            except OUTAGE_ERRORS:
+                raise
+            except Exception:
+                log.exception(
+                    "drone %s: %d dropped samples could not be reported",
+                    drone_id,
+                    tally.samples,
+                    extra={"drone_id": drone_id},
+                )
+            else:
+                self.stats.drops_reported += 1
+            del self.spool.dropped[drone_id]
 
     async def _fsync_timer(self) -> None:
         while True:

@@ -8,7 +8,9 @@ at least every ``fsync_interval_s``: a SIGKILL loses at most what the kernel had
 and a power cut at most one interval. A record cut short by a crash fails its length or CRC and
 ends its segment's replay there (counted and logged). Segments are replayed oldest first and
 deleted only after every record in them is committed. The total size is bounded: a batch that
-does not fit is dropped and counted, never blocking ingest.
+does not fit is dropped and counted, never blocking ingest. Drops are also tallied per drone
+(``dropped``) for the alert the pipeline raises once the database is back: while it is away no
+alert row can be written, so the tally waits in memory.
 """
 
 from __future__ import annotations
@@ -66,6 +68,23 @@ def decode_batch(payload: bytes) -> tuple[list[Sample], list[Event]]:
 
 
 @dataclass(slots=True)
+class DropTally:
+    """What one drone lost to a full spool: rows, the rows' time span, and where it last was."""
+
+    first_dropped_at: datetime
+    """Wall-clock time of the first drop (the alert opens then)."""
+    samples: int = 0
+    events: int = 0
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+    last_sample: Sample | None = None
+
+    def add_times(self, first: datetime, last: datetime) -> None:
+        self.first_time = first if self.first_time is None else min(self.first_time, first)
+        self.last_time = last if self.last_time is None else max(self.last_time, last)
+
+
+@dataclass(slots=True)
 class SpoolStats:
     records_written: int = 0
     samples_spooled: int = 0
@@ -82,6 +101,8 @@ class Spool:
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.stats = SpoolStats()
+        self.dropped: dict[int, DropTally] = {}
+        """Per drone, what was dropped since the pipeline last reported it."""
         directory.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = None
         self._active: Path | None = None
@@ -105,6 +126,7 @@ class Spool:
         if self.total_bytes + len(record) > self.max_bytes:
             self.stats.samples_dropped += len(samples)
             self.stats.events_dropped += len(events)
+            self._tally(samples, events)
             log.error(
                 "telemetry spool full (%d of %d bytes): dropped %d samples and %d events",
                 self.total_bytes,
@@ -124,6 +146,23 @@ class Spool:
         self.stats.records_written += 1
         self.stats.samples_spooled += len(samples)
         return True
+
+    def _tally(self, samples: Sequence[Sample], events: Sequence[Event]) -> None:
+        now = datetime.now(UTC)
+        by_drone: dict[int, tuple[list[Sample], list[Event]]] = {}
+        for sample in samples:
+            by_drone.setdefault(sample.drone_id, ([], []))[0].append(sample)
+        for event in events:
+            by_drone.setdefault(event.drone_id, ([], []))[1].append(event)
+        for drone_id, (d_samples, d_events) in by_drone.items():
+            tally = self.dropped.setdefault(drone_id, DropTally(first_dropped_at=now))
+            tally.samples += len(d_samples)
+            tally.events += len(d_events)
+            times = [r.time for r in d_samples] + [r.time for r in d_events]
+            tally.add_times(min(times), max(times))
+            latest = max(d_samples, key=lambda r: r.time) if d_samples else None
+            if latest is not None and (tally.last_sample is None or latest.time >= tally.last_sample.time):
+                tally.last_sample = latest
 
     def _open_segment(self) -> None:
         self.seal()

@@ -35,6 +35,7 @@ class AlertType(StrEnum):
     NO_PHOTO_ZONE_PHOTO = "no_photo_zone_photo"
     RUN_SKIPPED = "run_skipped"  # raised by the run scheduler, not a detector
     RUN_FAILED = "run_failed"  # raised by the run driver, not a detector
+    TELEMETRY_DROPPED = "telemetry_dropped"  # raised by ingest after a replay, not a detector
 
 
 class Severity(StrEnum):
