@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 import asyncpg
 
+from app.db.errors import DATABASE_FAILED
 from app.db.repos import outbox as outbox_repo
 from app.telemetry.bus import TelemetryBus
 from app.telemetry.records import Sample
@@ -116,6 +117,8 @@ class MqttPublisher:
                         self.port,
                         group.exceptions[0],
                     )
+                except* DATABASE_FAILED as group:  # the outbox read failed: reconnect and read on
+                    log.warning("MQTT publisher: database unavailable (%r); retrying", group.exceptions[0])
                 await asyncio.sleep(1.0)
         finally:
             if consumer is not None and self.bus is not None:
