@@ -8,8 +8,11 @@ each other's rows.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +28,26 @@ from app.auth import Role
 from app.config import Settings
 from app.main import create_app
 from app.services import tokens
+
+
+def _private_runtime_dir() -> None:
+    """Give this test run its own runtime directory, before pgserver is imported.
+
+    pgserver serialises every embedded server's start and stop through one lock file (and puts
+    socket directories whose path is too long) under the user's runtime directory, which every test
+    run, demo and CI job on the machine shares as the same user (/tmp/runtime-0 without
+    XDG_RUNTIME_DIR): the per-test servers then queued behind, and tripped over, other runs' servers.
+    Subprocesses inherit the variable, so a test's own helper processes still share its lock.
+    Removed at exit, after pgserver's own exit handlers (registered later, so run earlier).
+    """
+    if "pgserver" in sys.modules:
+        return
+    runtime = tempfile.mkdtemp(prefix="aerogrid-run-")
+    os.environ["XDG_RUNTIME_DIR"] = runtime
+    atexit.register(shutil.rmtree, runtime, ignore_errors=True)
+
+
+_private_runtime_dir()
 
 
 def _with_database(dsn: str, dbname: str) -> str:
