@@ -22,8 +22,10 @@ How a plan is made, and why:
    sweep runs on until the footprint no longer touches the area, so the end corners are covered.
    Sweeps and turnarounds stop 1 cm short of forbidden space; where that cuts a sweep short of a
    slanted hole or obstacle edge, a short *end step* (a sideways jog and an extra sweep parallel
-   to the lane) covers the sliver the swath would otherwise miss. The smallest slivers, up to
-   0.25 % of the region's area in all, are left: their steps cost more than they cover.
+   to the lane) covers the sliver the swath would otherwise miss. The step runs as near the lane
+   as lets its sweep cover the whole sliver: where the obstacle's slanted edge would cut it short
+   it runs farther out, and only the part it covers counts as covered. The smallest slivers, up
+   to 0.25 % of the region's area in all, are left: their steps cost more than they cover.
 5. **Order.** Each cell can be flown from four corners. Cell order and corners are chosen together:
    exactly (Held-Karp) for up to eight cells, nearest neighbour plus 2-opt and single-cell moves
    beyond, with legs costed by length plus the length they would spend inside forbidden space, and

@@ -23,6 +23,7 @@ from missions.coverage_geometry import F64
 STRIP_SHRINK_M = 1e-4  # strips measured this much narrower, so an edge they only touch is ignored
 _MIN_EDGE_MARGIN = 0.05  # first lane at least this fraction of a swath inside the cell edge
 _STEP_MIN_AREA = 1e-3  # end steps only for slivers above this fraction of swath^2
+_STEP_OFFSETS = 5  # distances from the lane tried for an end step's sweep
 
 
 def lane_layout(height_m: F64, swath_m: float) -> tuple[F64, F64, F64]:
@@ -69,7 +70,7 @@ class LanePath:
 class _EndStep:
     """A short extra sweep beside a lane end that forbidden space cut short (see ``_end_steps``)."""
 
-    area_m2: float  # the sliver it covers
+    area_m2: float  # the part of the sliver its swath covers
     x_jog: float  # where the drone steps sideways off the lane (the lane end, or a little back)
     y: float
     x_sweep: float  # far end of the extra sweep
@@ -214,16 +215,18 @@ def _centre_mids(cell: CellGeom, ys: F64, bx0: float, bx1: float) -> F64:
     return mids
 
 
-def _residual(cell: CellGeom, x0: float, x1: float, y0: float, y1: float) -> tuple[float, F64]:
-    """Area and bounds of the cell inside the box [x0, x1] x [y0, y1]."""
+def _residual(
+    cell: CellGeom, x0: float, x1: float, y0: float, y1: float
+) -> tuple[float, F64, npt.NDArray[np.object_]]:
+    """Area, bounds and pieces of the cell inside the box [x0, x1] x [y0, y1]."""
     parts = shapely.intersection(shapely.box(x0, y0, x1, y1), cell.pieces)
     b = shapely.bounds(parts)
     live = ~np.isnan(b[:, 0])
     if not live.any():
-        return 0.0, np.zeros(4)
+        return 0.0, np.zeros(4), parts[live]
     b = b[live]
     bounds = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
-    return float(shapely.area(parts).sum()), bounds
+    return float(shapely.area(parts).sum()), bounds, parts[live]
 
 
 def _end_steps(
@@ -253,16 +256,32 @@ def _end_steps(
     half = swath_m / 2.0
     steps: list[_EndStep] = []
     for side in (-1.0, 1.0):
-        area, bounds = _residual(cell, x0, x1, min(y, y + side * half), max(y, y + side * half))
+        area, bounds, sliver = _residual(cell, x0, x1, min(y, y + side * half), max(y, y + side * half))
         if not area > min_area:
             continue
         depth = (y - bounds[1]) if side < 0 else (bounds[3] - y)
-        offset = max(depth - 0.1 * swath_m, 0.5 * depth)
-        y_step = y + side * offset
+        near = (y - bounds[3]) if side < 0 else (bounds[1] - y)
         x_far = float(bounds[2] if direction > 0 else bounds[0])
-        step = _free_step(x_end, x_start, direction, y, y_step, x_far, swath_m, turnaround_m, clip_rot)
-        if step is not None:
-            steps.append(replace(step, area_m2=area))
+        # Nearest the lane first (the shortest jog); farther out when the obstacle's slanted edge
+        # cuts that step's sweep short, up to where its swath still reaches the sliver's near edge.
+        first = max(depth - 0.1 * swath_m, 0.5 * depth)
+        last = max(first, near + half - _MIN_EDGE_MARGIN * swath_m)
+        best: _EndStep | None = None
+        for offset in np.linspace(first, last, _STEP_OFFSETS):
+            y_step = y + side * float(offset)
+            step = _free_step(x_end, x_start, direction, y, y_step, x_far, swath_m, turnaround_m, clip_rot)
+            if step is None:
+                continue
+            reach = shapely.box(
+                min(step.x_jog, step.x_sweep), y_step - half, max(step.x_jog, step.x_sweep), y_step + half
+            )
+            seen = float(shapely.area(shapely.intersection(sliver, reach)).sum())
+            if best is None or seen > best.area_m2:
+                best = replace(step, area_m2=seen)
+            if area - seen <= min_area:
+                break
+        if best is not None and best.area_m2 > min_area:
+            steps.append(best)
     return steps
 
 

@@ -291,6 +291,57 @@ def test_invalid_area_is_refused() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# End steps beside slanted obstacles (shapes found by a random search over the grids() strategy)
+
+STAR_WITH_BAR = Polygon(
+    [
+        (159.905, 0.0),
+        (114.825, 189.09),
+        (25.099, 178.242),
+        (72.203, -47.788),
+        (190.892, -114.769),
+        (138.277, -49.623),
+    ]
+)
+BAR = Polygon([(147.015, -4.606), (146.597, 7.386), (66.985, 4.606), (67.404, -7.386)])
+HULL_WITH_DIAMOND = Polygon(
+    [(-33.877, -47.973), (-47.973, 91.906), (83.404, -0.188), (65.537, -33.877), (0.15, -47.973)]
+)
+DIAMOND = Point(0.0, 0.0).buffer(5.0, quad_segs=1)
+
+
+@pytest.mark.parametrize("avoid_holes", [True, False])
+@pytest.mark.parametrize(
+    ("area", "obstacle", "swath_m", "clearance_m", "turnaround_m"),
+    [(STAR_WITH_BAR, BAR, 60.0, 0.0, 10.0), (HULL_WITH_DIAMOND, DIAMOND, 40.0, 5.0, 0.0)],
+    ids=["bar_slanted_to_the_lanes", "diamond_with_clearance"],
+)
+def test_end_steps_beside_a_slanted_obstacle_cover_the_whole_sliver(
+    area: Polygon,
+    obstacle: Polygon,
+    swath_m: float,
+    clearance_m: float,
+    turnaround_m: float,
+    avoid_holes: bool,
+) -> None:
+    # The end step's sweep used to run at a fixed depth into the sliver, where the obstacle's
+    # slanted edge cut it short: 99.09 % and 99.31 % covered, with the whole sliver counted as seen.
+    path = plan_coverage_path(
+        area,
+        swath_m,
+        obstacles=[obstacle],
+        clearance_m=clearance_m,
+        turnaround_m=turnaround_m,
+        start_xy=(-400.0, -400.0),
+        avoid_holes=avoid_holes,
+    )
+    region = flyable(area, [obstacle], clearance_m)
+    assert independent_coverage_pct(region, path.sweeps, swath_m) >= 99.5
+    assert legs_entering(path, obstacle.buffer(clearance_m)) == 0
+    assert_consistent(path)
+
+
+# ----------------------------------------------------------------------------------------------
 # Properties over random grids
 
 
