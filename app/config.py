@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     log_json: bool = False
     load_sample_district: bool = False
     links_enabled: bool = True
+    plan_workers: int = Field(default=0, ge=0, le=64, description="0: max(1, cores - 1)")
+    plan_queue_size: int = Field(default=4, ge=0, le=1000)
+    plan_timeout_s: float = Field(default=20.0, gt=0, le=3600)
+    plan_worker_nice: int = Field(default=10, ge=0, le=19)
+    plan_max_lanes: int = Field(default=4000, ge=1)
+    plan_max_hover_points: int = Field(default=300, ge=1)
+    plan_max_vertices: int = Field(default=20_000, ge=1)
+    plan_max_items: int = Field(default=10_000, ge=1)
+    plan_max_items_per_sortie: int = Field(default=700, ge=1, le=700)
+    shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
     auth_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
     auth_cache_max_entries: int = Field(default=10_000, ge=1)
     auth_fail_burst: int = Field(default=20, ge=0)
@@ -139,16 +149,6 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(default=None, min_length=1, max_length=200)
     link_lease_s: float = Field(default=6.0, ge=1, le=600)
     link_renew_s: float = Field(default=2.0, gt=0, le=300)
-    plan_workers: int = Field(default=0, ge=0, le=64, description="0: max(1, cores - 1)")
-    plan_queue_size: int = Field(default=4, ge=0, le=1000)
-    plan_timeout_s: float = Field(default=20.0, gt=0, le=3600)
-    plan_worker_nice: int = Field(default=10, ge=0, le=19)
-    plan_max_lanes: int = Field(default=4000, ge=1)
-    plan_max_hover_points: int = Field(default=300, ge=1)
-    plan_max_vertices: int = Field(default=20_000, ge=1)
-    plan_max_items: int = Field(default=10_000, ge=1)
-    plan_max_items_per_sortie: int = Field(default=700, ge=1, le=700)
-    shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
 
     # Work orders, detections and outbound events (docs/workorders.md).
     detection_min_confidence: dict[str, float] = Field(
