@@ -13,7 +13,7 @@ from missions.items import MavCmd, MissionItem
 from simulator.fleet import SimFleet
 from tests.link.simkit import HOME_LAT_DEG, HOME_LON_DEG, e7, link_vehicle
 
-FLIGHT_SPEEDUP = 5.0
+FLIGHT_SPEEDUP = 20.0
 ALT_M = 20.0
 
 
