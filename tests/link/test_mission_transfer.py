@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.link.simkit import (
     as_stored,
     e7,
     fence_polygon,
+    link_timing,
     link_vehicle,
     rally_points,
     survey_mission,
@@ -89,13 +91,23 @@ async def test_second_uploader_gets_mission_conflict_and_the_first_mission_is_st
     assert as_stored(downloaded, MissionType.MISSION) == as_stored(mission_a, MissionType.MISSION)
 
 
-async def test_lost_final_ack_is_settled_by_download_never_left_unknown(
-    fleet: SimFleet, manager: LinkManager
-) -> None:
+async def test_lost_final_ack_is_settled_by_download_never_left_unknown(fleet: SimFleet) -> None:
     sim = fleet.vehicles[0]
-    async with LossyUdpProxy(
-        "127.0.0.1", 0, "127.0.0.1", sim.port, loss_down=1.0, seed=1, only_msg_ids=frozenset({MISSION_ACK_ID})
-    ) as proxy:
+    # Every final ACK is dropped, so each upload waits the whole ACK timeout: a short one (no ACK can
+    # arrive late here) keeps six uploads at seconds instead of 6 x 2.5 s.
+    timing = replace(link_timing(), mission_ack_timeout_s=0.5)
+    async with (
+        LinkManager(timing=timing) as manager,
+        LossyUdpProxy(
+            "127.0.0.1",
+            0,
+            "127.0.0.1",
+            sim.port,
+            loss_down=1.0,
+            seed=1,
+            only_msg_ids=frozenset({MISSION_ACK_ID}),
+        ) as proxy,
+    ):
         vehicle = await link_vehicle(manager, sim, port=proxy.port)
         outcomes: list[str] = []
         for index in range(6):
