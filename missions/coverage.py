@@ -290,8 +290,12 @@ def _flyable_components(
     shells = _union([Polygon(p.exterior) for p in polygons_of(area_s)])
     g = swath_m / 2.0
     closed = shells.buffer(g, join_style="mitre").buffer(-g, join_style="mitre")
-    # Only keep real gaps: the closing also leaves dust along edges that would split cells.
-    gaps = [p for p in polygons_of(closed.difference(shells)) if p.area > 1e-3 * swath_m * swath_m]
+    # Only keep real gaps: the closing also leaves dust along edges that would split cells. The
+    # closing mostly repeats the shells' edges, and the plain floating overlay of such near-equal
+    # polygons can fail outright (a convex quadrilateral minus its own closing gave the whole
+    # quadrilateral, and the plan then found nothing to cover): snap-rounded on the micrometre grid.
+    notches = shapely.difference(closed, shells, grid_size=_GRID_M)
+    gaps = [p for p in polygons_of(notches) if p.area > 1e-3 * swath_m * swath_m]
     filled = _union([shells, *gaps])
     region = filled.difference(forbidden) if not forbidden.is_empty else filled
     comps = [p for p in polygons_of(region) if p.intersection(free).area > 1e-9 * free.area]

@@ -246,7 +246,10 @@ def _end_steps(
     swath^2 / 8 x cot(angle) per lane end that a clipped sweep leaves uncovered (both sides when
     the lane meets a corner head on). A short sweep parallel to the lane, on that side, from the
     lane end out to the sliver's far corner covers it: the drone steps sideways at the lane end,
-    which a transition on that side mostly flies anyway.
+    which a transition on that side mostly flies anyway. The same slanted edge can cut that
+    sweep short too; then the step runs farther from the lane, where the edge no longer reaches,
+    as long as that covers more. A step's ``area_m2`` is the part of the sliver it covers, so the
+    sliver budget of ``choose_steps`` never counts as covered what no sweep sees.
     """
     x0, x1 = min(x_end, x_reach), max(x_end, x_reach)
     min_area = _STEP_MIN_AREA * swath_m * swath_m
@@ -272,17 +275,40 @@ def _end_steps(
             step = _free_step(x_end, x_start, direction, y, y_step, x_far, swath_m, turnaround_m, clip_rot)
             if step is None:
                 continue
-            reach = shapely.box(
-                min(step.x_jog, step.x_sweep), y_step - half, max(step.x_jog, step.x_sweep), y_step + half
+            reach = (
+                min(step.x_jog, step.x_sweep),
+                y_step - half,
+                max(step.x_jog, step.x_sweep),
+                y_step + half,
             )
-            seen = float(shapely.area(shapely.intersection(sliver, reach)).sum())
-            if best is None or seen > best.area_m2:
-                best = replace(step, area_m2=seen)
+            seen = _seen_m2(sliver, bounds, area, reach, min_area)
+            if best is not None and seen <= best.area_m2 + min_area:
+                break  # farther out gains nothing here (a curved shore): keep the nearer step
+            best = replace(step, area_m2=seen)
             if area - seen <= min_area:
                 break
         if best is not None and best.area_m2 > min_area:
             steps.append(best)
     return steps
+
+
+def _seen_m2(
+    sliver: npt.NDArray[np.object_],
+    bounds: F64,
+    area_m2: float,
+    reach: tuple[float, float, float, float],
+    slack_m2: float,
+) -> float:
+    """How much of the sliver (``bounds``, ``area_m2``) a step's strip box ``reach`` covers, at
+    most ``slack_m2`` low: without an overlay when the part of the sliver's bounding box outside
+    the strip box is no larger than that (then it is all counted as missed)."""
+    x0, y0, x1, y1 = reach
+    inside_x = max(0.0, min(x1, bounds[2]) - max(x0, bounds[0]))
+    inside_y = max(0.0, min(y1, bounds[3]) - max(y0, bounds[1]))
+    outside_m2 = float((bounds[2] - bounds[0]) * (bounds[3] - bounds[1]) - inside_x * inside_y)
+    if outside_m2 <= slack_m2:
+        return max(0.0, area_m2 - max(0.0, outside_m2))
+    return float(shapely.area(shapely.intersection(sliver, shapely.box(x0, y0, x1, y1))).sum())
 
 
 def _free_step(

@@ -341,6 +341,16 @@ def test_end_steps_beside_a_slanted_obstacle_cover_the_whole_sliver(
     assert_consistent(path)
 
 
+def test_convex_grid_whose_closing_repeats_its_edges_is_planned() -> None:
+    # Found by a random search over grids(): the notch search subtracts the area from its own
+    # closing, and GEOS's plain overlay returned the whole quadrilateral for that difference; the
+    # planner then refused the grid as "nothing left to cover".
+    quad = Polygon([(276.616, 0.0), (120.029, 152.501), (-89.427, 261.761), (1.008, -185.236)])
+    path = plan_coverage_path(quad, 40.0, clearance_m=5.0, turnaround_m=10.0, start_xy=(-400.0, -400.0))
+    assert independent_coverage_pct(quad, path.sweeps, 40.0) >= 99.5
+    assert_consistent(path)
+
+
 # ----------------------------------------------------------------------------------------------
 # Properties over random grids
 
