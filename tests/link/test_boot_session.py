@@ -122,6 +122,19 @@ def test_uptime_that_advanced_less_than_a_silence_is_a_reboot_even_without_going
     assert v.tracker.snapshot().boot_confirmed
 
 
+def test_uptime_just_behind_after_a_silence_is_reported_as_going_back() -> None:
+    v = FakeVehicle()
+    last_ms, at_s = v.steady(5_000, T0_S, 10)
+    # A fast simulator killed and restarted: its new clock is a little behind the old one, within
+    # the reordering tolerance, but after a silence that is a new boot and reads as one.
+    v.heartbeat(at_s + 6)
+    v.position(last_ms - 400, at_s + 6.3)
+    assert v.tracker.boot_id == 2
+    boot_event = next(e for e in v.tracker.snapshot().events if e.kind == "boot")
+    assert "time since boot went back from" in boot_event.text
+    assert "over a 6.3 s silence" in boot_event.text
+
+
 def test_uptime_that_kept_pace_with_a_silence_is_the_same_boot() -> None:
     v = FakeVehicle()
     last_ms, at_s = v.steady(30_000, T0_S, 10)
