@@ -61,6 +61,7 @@ _LOCATION_COMMANDS: Final = frozenset(
     | {5000, 5001, 5002, 5003, 5004, 5100}
 )
 _SETTLE_RETRIES: Final = 2
+_NAV_LOITER_TIME: Final = 19
 _ALT_STORAGE_TOLERANCE_M: Final = 0.0101  # AP_Mission keeps altitude in whole centimetres
 _UPLOAD_REPLIES: Final = frozenset({"MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK"})
 _DOWNLOAD_REPLIES: Final = frozenset({"MISSION_COUNT", "MISSION_ITEM_INT", "MISSION_ITEM", "MISSION_ACK"})
@@ -141,7 +142,9 @@ def item_differences(sent: Sequence[MissionItem], got: Sequence[MissionItem], mi
             fields.append(f"z {a.z}!={b.z}")
         for name in ("param1", "param2", "param3", "param4"):
             va, vb = getattr(a, name), getattr(b, name)
-            if not _param_stored(va, vb):
+            # LOITER_TIME's param3: AP_Mission keeps only the direction, read back as -1 or 1.
+            direction = a.command == _NAV_LOITER_TIME and name == "param3" and vb == (-1.0 if va < 0 else 1.0)
+            if not (_param_stored(va, vb) or direction):
                 fields.append(f"{name} {va}!={vb}")
         if fields:
             differences.append(f"seq {seq}: " + ", ".join(fields))

@@ -68,3 +68,14 @@ def test_fence_and_rally_compare_from_seq_0_with_their_storage_rules() -> None:
         command=MavCmd.NAV_RALLY_POINT, frame=MavFrame.GLOBAL_RELATIVE_ALT, x=1, y=2, z=25.0
     )
     assert item_differences([rally], [stored_rally], MissionType.RALLY) == []
+
+
+def test_loiter_time_direction_reads_back_as_plus_or_minus_one() -> None:
+    """A broadcast hover (LOITER_TIME, param3 0) reads back from ArduCopter with param3 1: the same item."""
+    hover = MissionItem(command=MavCmd.NAV_LOITER_TIME, param1=20.0, param3=0.0, x=1, y=2, z=40.0)
+    readback = MissionItem(command=MavCmd.NAV_LOITER_TIME, param1=20.0, param3=1.0, x=1, y=2, z=40.0)
+    counter = MissionItem(command=MavCmd.NAV_LOITER_TIME, param1=20.0, param3=-1.0, x=1, y=2, z=40.0)
+    assert item_differences([HOME, hover], [HOME, readback], MissionType.MISSION) == []
+    assert item_differences([HOME, hover], [HOME, counter], MissionType.MISSION) == [
+        "seq 1: param3 0.0!=-1.0"
+    ]
