@@ -1,0 +1,126 @@
+"""Patrols for the demo, through the service's own API and scheduler (docs/runs.md).
+
+Every drone gets a mission over its dock grid (coverage for a camera patrol, broadcast for a speaker
+patrol, alternating) and a recurring schedule whose first occurrence is due a moment after start-up,
+so the scheduler fires it, the run driver uploads and flies it, and drones are in the air within
+seconds. Nothing here flies a drone directly: the demo shows the same path an operator's schedule
+takes. A previous demo's schedules (same data directory) are deleted first, so they do not pile up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from app.demo.fleet import DemoDrone
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_PREFIX = "demo patrol"
+PATROL_RRULE = "FREQ=MINUTELY;INTERVAL=20"
+"""Every 20 minutes: above the scheduler's 15-minute floor, and longer than a demo patrol flies."""
+PATROL_ALT_M = 40
+PATROL_SPEED_MPS = 10
+COVERAGE_SWATH_M = 60
+
+
+class DemoError(RuntimeError):
+    """The demo could not do a step; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Patrol:
+    drone_name: str
+    kind: str
+    grid_code: str
+    mission_id: int
+    schedule_id: int
+    sorties: int
+
+
+def checked(response: httpx.Response, *expected: int) -> Any:
+    """The response's JSON when its status is expected, else a DemoError naming the request and the refusal."""
+    if response.status_code in expected:
+        return response.json() if response.content else None
+    try:
+        body = response.json()
+        why = f"{body.get('code')}: {body.get('message')}"
+    except ValueError:
+        why = response.text[:200]
+    raise DemoError(
+        f"{response.request.method} {response.request.url.path} answered {response.status_code} ({why})"
+    )
+
+
+async def delete_previous(client: httpx.AsyncClient) -> int:
+    """Delete the schedules an earlier demo left; returns how many."""
+    schedules = checked(await client.get("/schedules"), 200)
+    old = [s for s in schedules if str(s["name"]).startswith(SCHEDULE_PREFIX)]
+    for schedule in old:
+        checked(await client.delete(f"/schedules/{schedule['id']}"), 204, 404)
+    return len(old)
+
+
+def _mission_body(drone: DemoDrone, kind: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": f"{SCHEDULE_PREFIX} {drone.dock.grid_code} {kind}",
+        "kind": kind,
+        "grid_codes": [drone.dock.grid_code],
+        "drone_id": drone.drone_id,
+        "alt_m": PATROL_ALT_M,
+        "speed_mps": PATROL_SPEED_MPS,
+    }
+    if kind == "coverage":
+        body["swath_m"] = COVERAGE_SWATH_M
+    return body
+
+
+async def schedule_patrols(
+    client: httpx.AsyncClient, drones: list[DemoDrone], *, first_in_s: float
+) -> list[Patrol]:
+    """Plan one mission per drone and schedule it, first due ``first_in_s`` from now, then every 20 min."""
+    start_at = (datetime.now(UTC) + timedelta(seconds=first_in_s)).replace(microsecond=0)
+    patrols = []
+    for index, drone in enumerate(drones):
+        kind = "coverage" if index % 2 == 0 else "broadcast"
+        mission = checked(await client.post("/missions", json=_mission_body(drone, kind)), 201)
+        schedule = checked(
+            await client.post(
+                "/schedules",
+                json={
+                    "name": f"{SCHEDULE_PREFIX} {drone.name} {kind}",
+                    "mission_id": mission["id"],
+                    "drone_id": drone.drone_id,
+                    "start_at": start_at.isoformat(),
+                    "rrule": PATROL_RRULE,
+                },
+            ),
+            201,
+        )
+        patrols.append(
+            Patrol(
+                drone.name, kind, drone.dock.grid_code, mission["id"], schedule["id"], len(mission["sorties"])
+            )
+        )
+        log.info(
+            "scheduled %s patrol of %s for %s (schedule %d)",
+            kind,
+            drone.dock.grid_code,
+            drone.name,
+            schedule["id"],
+        )
+    return patrols
+
+
+async def continue_waiting_runs(client: httpx.AsyncClient) -> int:
+    """Send every run waiting between sorties on to its next sortie (the dock swapped the pack)."""
+    waiting = checked(await client.get("/runs", params={"state": "waiting"}), 200)
+    for run in waiting:
+        response = await client.post(f"/runs/{run['id']}/actions/continue", json={})
+        if response.status_code != 202:
+            log.info("run %s not continued yet: %s", run["id"], response.text[:200])
+    return len(waiting)
