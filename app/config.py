@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -184,6 +184,33 @@ class Settings(BaseSettings):
     mqtt_sample_interval_s: float = Field(
         default=1.0, ge=0, le=3600, description="Per drone, at most one sample per interval"
     )
+
+    # The command-center page (docs/command-center.md).
+    tile_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Base-map tile URL template with {z}, {x}, {y} (an internal tile server); unset: no base map",
+    )
+    tile_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84", description="Datum the tiles are drawn in; gcj02 (Amap, Tencent) shifts what the page draws"
+    )
+    tile_attribution: str = Field(default="", max_length=300)
+    ui_patrol_fresh_h: float = Field(
+        default=24.0, gt=0, le=24 * 90, description="A grid patrolled within this many hours is 'patrolled'"
+    )
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, url: str | None) -> str | None:
+        """A template the page can fill: http(s) or same-origin path, with every placeholder, no spaces."""
+        if url is None or url == "":
+            return None
+        if not url.startswith(("http://", "https://", "/")) or any(c.isspace() for c in url):
+            raise ValueError("tile_url must be an http(s):// URL or a path starting with /, without spaces")
+        missing = [p for p in ("{z}", "{x}", "{y}") if p not in url]
+        if missing:
+            raise ValueError(f"tile_url lacks {', '.join(missing)}")
+        return url
 
     @property
     def embedded_pgdata(self) -> Path:

@@ -53,6 +53,7 @@ from app.services.flight import FlightService
 from app.services.ownership import LinkOwnership, default_instance_id, warn_if_leased_elsewhere
 from app.services.sample import load_sample_district
 from app.telemetry.service import start_ingest
+from app.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -197,4 +198,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schedules.router,
     ):
         app.include_router(router)
+    web.install(app)  # the command-center page: /, /static, /ui/config
     return app
