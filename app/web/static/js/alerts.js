@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { t, tOr } from './i18n.js';
 import { canAck } from './roles.js';
-import { el, fmtTime, toast } from './util.js';
+import { el, fmtTime, syncList, toast } from './util.js';
 
 const FEED_MAX = 200;
 
@@ -22,14 +22,14 @@ export function renderAlerts(ctx) {
     list.replaceChildren(el('li', { class: 'empty', text: t('alerts.empty') }));
     return;
   }
-  list.replaceChildren(...alerts.map((a) => alertItem(ctx, a)));
+  syncList(list, alerts.map((a) => alertItem(ctx, a)));
 }
 
 function alertItem(ctx, a) {
   const state = alertState(a);
   const drone = ctx.state.drones.get(a.drone_id);
   const li = el('li', {
-    dataset: { alertId: String(a.id), kind: a.type, state, severity: a.severity },
+    dataset: { key: String(a.id), alertId: String(a.id), kind: a.type, state, severity: a.severity },
     onclick: () => ctx.focusAlert(a),
   },
   el('div', { class: 'alert-head' },

@@ -4,7 +4,7 @@ import { api } from './api.js';
 import { confirmAction } from './dialog.js';
 import { t } from './i18n.js';
 import { ACTIVE_RUN_STATES, canFly } from './roles.js';
-import { el, fmtDuration, fmtNum, toast } from './util.js';
+import { el, fmtDuration, fmtNum, syncList, toast } from './util.js';
 
 const ACTIONS = ['start', 'pause', 'resume', 'abort', 'rtl', 'land'];
 
@@ -34,7 +34,7 @@ export function renderFleet(ctx) {
   if (!drones.length) {
     list.replaceChildren(el('li', { class: 'empty', text: t('drones.empty') }));
   } else {
-    list.replaceChildren(...drones.map((d) => droneRow(ctx, d)));
+    syncList(list, drones.map((d) => droneRow(ctx, d)));
   }
   renderRunPanel(ctx);
 }
@@ -45,7 +45,7 @@ function droneRow(ctx, d) {
   const run = runOf(ctx, d.id);
   return el('li', {
     class: `drone-row${ctx.state.selectedDrone === d.id ? ' selected' : ''}`,
-    dataset: { droneRow: String(d.id), online: String(online), armed: String(Boolean(s.armed)) },
+    dataset: { key: String(d.id), droneRow: String(d.id), online: String(online), armed: String(Boolean(s.armed)) },
     onclick: () => ctx.selectDrone(d.id),
   },
   el('div', { class: 'row1' },

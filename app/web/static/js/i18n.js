@@ -44,5 +44,8 @@ export function tOr(key, fallback) {
 export function applyI18n(root) {
   for (const node of root.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
   for (const node of root.querySelectorAll('[data-i18n-title]')) node.title = t(node.dataset.i18nTitle);
+  // The toggle names the other language in that language, so it carries no data-i18n of this one.
+  const toggle = document.getElementById('lang-toggle');
+  if (toggle) toggle.textContent = t('lang.toggle');
   document.title = t('app.title');
 }

@@ -45,3 +45,29 @@ export function toast(message, isError = false) {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { box.hidden = true; }, isError ? 6000 : 3000);
 }
+
+/**
+ * Bring ``list``'s rows in line with ``rows`` (fresh elements, each with a unique ``data-key``) without
+ * replacing a row that is still there: an unchanged row is left alone and a changed one takes the fresh
+ * row's attributes and children in place. Rows keep their identity (and their click handler) while
+ * live updates arrive several times a second, so a click never lands on a row that was just swapped.
+ */
+export function syncList(list, rows) {
+  const existing = new Map([...list.children].filter((n) => n.dataset.key).map((n) => [n.dataset.key, n]));
+  for (const n of [...list.children]) if (!n.dataset.key) n.remove();
+  const wanted = new Set(rows.map((r) => r.dataset.key));
+  for (const [key, n] of existing) if (!wanted.has(key)) n.remove();
+  let cursor = list.firstElementChild;
+  for (const fresh of rows) {
+    let row = existing.get(fresh.dataset.key);
+    if (!row) {
+      row = fresh;
+    } else if (row.outerHTML !== fresh.outerHTML) {
+      for (const attr of [...row.attributes]) if (!fresh.hasAttribute(attr.name)) row.removeAttribute(attr.name);
+      for (const attr of [...fresh.attributes]) if (row.getAttribute(attr.name) !== attr.value) row.setAttribute(attr.name, attr.value);
+      row.replaceChildren(...fresh.childNodes);
+    }
+    if (row !== cursor) list.insertBefore(row, cursor);
+    else cursor = cursor.nextElementSibling;
+  }
+}

@@ -5,7 +5,7 @@ import { api } from './api.js';
 import { confirmAction } from './dialog.js';
 import { t } from './i18n.js';
 import { ACTIVE_WORKORDER_STATES, TRANSITIONS, canTransition } from './roles.js';
-import { el, fmtTime, toast } from './util.js';
+import { el, fmtTime, syncList, toast } from './util.js';
 
 const LIST_MAX = 200;
 
@@ -21,9 +21,9 @@ export function renderWorkOrders(ctx) {
     list.replaceChildren(el('li', { class: 'empty', text: t('workorders.empty') }));
     return;
   }
-  list.replaceChildren(...orders.map((o) => el('li', {
+  syncList(list, orders.map((o) => el('li', {
     class: `wo-row${isOverdue(o) ? ' overdue' : ''}${ctx.state.selectedOrder === o.id ? ' selected' : ''}`,
-    dataset: { workorderId: String(o.id), state: o.state },
+    dataset: { key: String(o.id), workorderId: String(o.id), state: o.state },
     onclick: () => openWorkOrder(ctx, o.id),
   },
   el('div', { class: 'wo-head' },
