@@ -197,3 +197,21 @@ async def dock_charging(fleet: Fleet, *, check_s: float = 1.0) -> None:
                 log.info("dock swapped the battery of %s", drone.name)
                 landed_since.pop(drone.name, None)
         await asyncio.sleep(check_s)
+
+
+_ASSIGN_LEASE = """
+INSERT INTO link_leases (drone_id, instance_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+ON CONFLICT (drone_id) DO UPDATE SET instance_id = EXCLUDED.instance_id, expires_at = EXCLUDED.expires_at,
+    acquired_at = now()
+"""
+
+
+async def spread_leases(pool: asyncpg.Pool, fleet: Fleet, instance_ids: list[str], *, hold_s: float) -> None:
+    """Give the drones' link leases to the instances in turn, held ``hold_s`` for an instance to start.
+
+    Instances claim every free lease, so the first to start would link the whole fleet; handing them
+    out first shows drones linked by each instance on one page. Each instance renews its own at start.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        for index, drone in enumerate(fleet.drones):
+            await conn.execute(_ASSIGN_LEASE, drone.drone_id, instance_ids[index % len(instance_ids)], hold_s)

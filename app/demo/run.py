@@ -47,6 +47,8 @@ FIRST_PATROL_IN_S = 2.0
 DEMO_SCHEDULE_TICK_S = 1.0
 """The scheduler looks for due occurrences every second in the demo (5 s by default)."""
 CONTINUE_CHECK_S = 10.0
+LEASE_HOLD_S = 60.0
+"""With several instances, how long a drone's lease waits for the instance it was handed to."""
 
 
 class Stopped(Exception):
@@ -74,6 +76,10 @@ class Instance:
         return f"http://{host}:{self.settings.port}"
 
 
+def instance_id(index: int) -> str:
+    return f"demo-{index + 1}"
+
+
 def instance_settings(settings: Settings, dsn: str, index: int, count: int, host: str, port: int) -> Settings:
     """Instance ``index`` of ``count``: the shared database, its own port; with two or more, link leases
     on (each drone linked by one instance) and its own data directory (telemetry spool) and id."""
@@ -87,7 +93,7 @@ def instance_settings(settings: Settings, dsn: str, index: int, count: int, host
     if count > 1:
         update |= {
             "link_leases": True,
-            "instance_id": f"demo-{index + 1}",
+            "instance_id": instance_id(index),
             "data_dir": settings.data_dir / f"instance-{index + 1}",
         }
     return settings.model_copy(update=update)
@@ -152,6 +158,9 @@ class Demo:
         self.checkpoint()
         drones = await self._fleet(stack, sitl_binary)
         await fleet.register(pool, drones)
+        if self.args.instances > 1:
+            ids = [instance_id(i) for i in range(self.args.instances)]
+            await fleet.spread_leases(pool, drones, ids, hold_s=LEASE_HOLD_S)
         admin_token, operator_token = await self._tokens(pool)
         self.console.step(
             f"fleet: {len(drones.drones)} {'SITL' if sitl_binary else 'simulated'} drones docked "
@@ -228,10 +237,11 @@ class Demo:
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s),
             )
             instance = Instance(settings, app, QuietServer(config))
-            instance.task = asyncio.create_task(instance.server.serve(), name=f"demo-server-{index + 1}")
+            instance.task = asyncio.create_task(_serve(instance.server), name=f"demo-server-{index + 1}")
             stack.push_async_callback(self._stop_server, instance)
             self.instances.append(instance)
-        for instance in self.instances:
+            # One after the other: two lifespans creating the same telemetry partition at the same
+            # moment on a fresh database collide (CREATE TABLE IF NOT EXISTS is not race-free).
             await self._wait_started(instance)
 
     async def _wait_started(self, instance: Instance) -> None:
@@ -250,8 +260,7 @@ class Demo:
             plan_pool.stop_soon()
         instance.server.should_exit = True
         if instance.task is not None:
-            with contextlib.suppress(BaseException):  # a server that failed to start ended with SystemExit
-                await instance.task
+            await instance.task
 
     async def _wait_online(self, drones: fleet.Fleet, admin_token: str) -> None:
         """Until every drone is linked and reporting a position on some instance (the scheduler's
@@ -312,6 +321,15 @@ class Demo:
         stop_wait.cancel()
         if not self.stop.is_set():
             log.error("a service instance ended by itself; stopping the demo")
+
+
+async def _serve(server: QuietServer) -> None:
+    """Serve until told to stop. Uvicorn ends a failed start with ``sys.exit``: caught here, since a
+    SystemExit escaping a task would stop the event loop under the demo's orderly shutdown."""
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        log.error("service instance on port %s did not start (exit code %s)", server.config.port, exc.code)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
