@@ -10,8 +10,12 @@ export class ApiError extends Error {
 }
 
 let bearer = null;
+let unauthorized = () => {};
 
 export function setToken(token) { bearer = token; }
+
+/** Called when the service stops accepting the token (revoked, expired): the page signs out. */
+export function onUnauthorized(callback) { unauthorized = callback; }
 
 export async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' };
@@ -21,7 +25,11 @@ export async function api(path, { method = 'GET', body } = {}) {
   if (response.status === 204) return null;
   let data = null;
   try { data = await response.json(); } catch { data = null; }
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    if (response.status === 401 && path !== '/tokens/me') unauthorized(error);
+    throw error;
+  }
   return data;
 }
 

@@ -3,7 +3,7 @@
 // stream does not carry (run progress, work orders, patrol coverage).
 
 import { renderAlerts } from './alerts.js';
-import { api, eachLimited, setToken } from './api.js';
+import { api, eachLimited, onUnauthorized, setToken } from './api.js';
 import { renderFleet, runOf } from './fleet.js';
 import { closeGrid, openGrid } from './griddetail.js';
 import { loadI18n, t, toggleLang } from './i18n.js';
@@ -14,6 +14,7 @@ import { toast } from './util.js';
 import { renderWorkOrders } from './workorders.js';
 
 const TOKEN_KEY = 'aerogrid.token';
+const SIGNOUT_REASON_KEY = 'aerogrid.signout_reason';
 const OFFLINE_AFTER_MS = 6000;
 const ROUTE_STATES = new Set(['uploading', 'ready', 'running', 'paused', 'returning']);
 
@@ -58,12 +59,22 @@ async function boot() {
     byId('attribution').textContent = state.config.tile_attribution;
     byId('attribution').hidden = false;
   }
+  onUnauthorized((err) => {
+    sessionStorage.setItem(SIGNOUT_REASON_KEY, err.message);
+    signOut();
+  });
+  const reason = sessionStorage.getItem(SIGNOUT_REASON_KEY);
+  sessionStorage.removeItem(SIGNOUT_REASON_KEY);
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) await signIn(saved);
-  else showSignin();
+  else showSignin(reason);
 }
 
-function showSignin() {
+function showSignin(reason = null) {
+  if (reason) {
+    byId('signin-error').textContent = reason;
+    byId('signin-error').hidden = false;
+  }
   byId('app').hidden = true;
   byId('signin').hidden = false;
   byId('signin-token').focus();
