@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     auth_fail_max_clients: int = Field(default=100_000, ge=1)
     auth_fail_hold_max_s: float = Field(default=2.0, ge=0, le=60)
     auth_fail_hold_max_waiting: int = Field(default=10_000, ge=0)
+    # Request budgets (token buckets; burst 0 turns one off): far above what a person at a console
+    # does, low enough that a runaway script or a stolen token cannot hammer a drone or mint tokens.
+    token_create_burst: int = Field(default=30, ge=0, description="Tokens one admin token may create at once")
+    token_create_refill_per_s: float = Field(default=1 / 60, gt=0, description="Then one per minute")
+    token_create_address_burst: int = Field(default=60, ge=0, description="Tokens created from one address")
+    token_create_address_refill_per_s: float = Field(default=2 / 60, gt=0)
+    flight_command_burst: int = Field(
+        default=5, ge=0, description="Moving commands one token may send one drone (or run) at once"
+    )
+    flight_command_refill_per_s: float = Field(default=10 / 60, gt=0, description="Then 10 per minute")
+    rate_limit_max_keys: int = Field(default=100_000, ge=1, description="Buckets kept per limit")
     telemetry_enabled: bool = True
     telemetry_batch_rows: int = Field(default=5000, ge=1, le=100_000)
     telemetry_batch_ms: int = Field(default=200, ge=10, le=10_000)

@@ -39,6 +39,7 @@ from app.errors import install_error_handlers
 from app.limits import BodySizeLimit
 from app.link.manager import LinkManager
 from app.live.service import start_live
+from app.ratelimit import RequestLimits
 from app.scheduling.clock import SystemClock
 from app.scheduling.driver import RunDriver, run_settings
 from app.scheduling.live_bridge import stream_runs
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.auth_guard = AuthGuard.from_settings(settings)
+    app.state.request_limits = RequestLimits.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     for router in (

@@ -1,4 +1,8 @@
-"""Per-client-address limit on failed authentication: a token bucket per address, bounded in memory.
+"""Token-bucket limits, bounded in memory: failed authentication per address, and request budgets.
+
+``RequestLimiter`` (below) spends the same buckets on every request of a kind instead of on failures
+only: token creation per admin token and per address, and commands that move a drone per token and
+drone (docs/api.md, "Rate limits"). The rest of this note is about the failed-authentication limit.
 
 Every request that presents a bad token (malformed, unknown or revoked) takes one token from its
 address's bucket; the bucket refills at a steady rate up to a burst. While a bucket is empty the
@@ -24,6 +28,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from app.config import Settings
+from app.errors import RateLimited
 
 
 @dataclass(slots=True)
@@ -122,3 +129,50 @@ class Tarpit:
             await asyncio.sleep(min(delay_s, self.max_delay_s))
         finally:
             self.waiting -= 1
+
+
+class RequestLimiter(FailureLimiter):
+    """Token buckets of requests per key: every request takes one token, none is left: refused.
+
+    The same bucket and the same memory bound as ``FailureLimiter``; what it counts is every
+    request (a token created, a drone commanded), not only failed ones.
+    """
+
+    def take(self, key: str) -> int | None:
+        """Take one token for ``key``: None when taken, else whole seconds until one is back."""
+        retry_after_s = self.retry_after_s(key)
+        if retry_after_s is None:
+            self.record_failure(key)
+        return retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """The per-app request limits: token creation (per admin token and per address) and commands
+    that move a drone (per token and drone, or per token and run)."""
+
+    tokens_per_token: RequestLimiter
+    tokens_per_address: RequestLimiter
+    flight: RequestLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RequestLimits:
+        def limiter(burst: int, refill_per_s: float) -> RequestLimiter:
+            return RequestLimiter(
+                burst=burst, refill_per_s=refill_per_s, max_clients=settings.rate_limit_max_keys
+            )
+
+        return cls(
+            tokens_per_token=limiter(settings.token_create_burst, settings.token_create_refill_per_s),
+            tokens_per_address=limiter(
+                settings.token_create_address_burst, settings.token_create_address_refill_per_s
+            ),
+            flight=limiter(settings.flight_command_burst, settings.flight_command_refill_per_s),
+        )
+
+
+def spend(limiter: RequestLimiter, key: str, what: str) -> None:
+    """Take one request from ``key``'s budget or raise 429 ``rate_limited`` with Retry-After."""
+    retry_after_s = limiter.take(key)
+    if retry_after_s is not None:
+        raise RateLimited(f"too many {what}; retry in {retry_after_s} s", retry_after_s=retry_after_s)

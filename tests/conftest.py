@@ -96,8 +96,17 @@ async def app(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> As
     data_dir = tmp_path_factory.mktemp("app-data")
     # Every request comes from one ASGI client address and many tests send bad tokens on purpose
     # (the permission matrix one per route): a failure budget far above the production default keeps
-    # the limiter out of their way; tests/api/test_rate_limit.py tests it with small budgets.
-    settings = Settings(database_url=database_dsn, data_dir=data_dir, auth_fail_burst=10_000)
+    # the limiter out of their way; tests/api/test_rate_limit.py tests it with small budgets. The
+    # request budgets likewise (the hostile corpus creates tokens and commands drones by the hundred);
+    # tests/hostile/test_authz_matrix.py tests them.
+    settings = Settings(
+        database_url=database_dsn,
+        data_dir=data_dir,
+        auth_fail_burst=10_000,
+        token_create_burst=100_000,
+        token_create_address_burst=100_000,
+        flight_command_burst=100_000,
+    )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

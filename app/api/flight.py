@@ -15,6 +15,7 @@ from app.api.deps import FlightPlanner, Reader
 from app.api.drones import DroneId
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
+from app.api.throttle import spend_flight_command
 from app.errors import ServiceUnavailable
 from app.services.flight import Action, FlightService
 
@@ -55,6 +56,7 @@ async def upload(
     request: Request, principal: FlightPlanner, drone_id: DroneId, body: UploadIn
 ) -> dict[str, Any]:
     """Upload one sortie of a stored mission with its fence and rally points, verified."""
+    spend_flight_command(request, principal, f"drone:{drone_id}", None)
     return await flights(request).upload(drone_id, body.mission_id, body.sortie, principal)
 
 
@@ -67,6 +69,7 @@ async def command(
     body: CommandIn | None = None,
 ) -> dict[str, str]:
     """arm, disarm, takeoff (alt_m), start (AUTO + MISSION_START), pause, resume, return (RTL), land."""
+    spend_flight_command(request, principal, f"drone:{drone_id}", action)
     await flights(request).command(drone_id, action, body.alt_m if body else None, principal)
     return {"status": "accepted", "action": action}
 
@@ -74,4 +77,5 @@ async def command(
 @router.post("/{drone_id:int}/flight", status_code=202, responses=MOVES_A_DRONE)
 async def fly(request: Request, principal: FlightPlanner, drone_id: DroneId) -> dict[str, Any]:
     """Fly the uploaded mission in the background: ready checks, GUIDED, arm, take off, AUTO, RTL, land."""
+    spend_flight_command(request, principal, f"drone:{drone_id}", None)
     return await flights(request).fly(drone_id, principal)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.deps import FlightPlanner, PoolDep, Reader
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
+from app.api.throttle import spend_flight_command
 from app.db.repos import missions as missions_repo
 from app.db.repos import runs as repo
 from app.errors import NotFound, ServiceUnavailable
@@ -55,6 +56,8 @@ class ActionIn(BaseModel):
 @router.post("", status_code=201, responses={**errors(403, 404, 409, 502, 504), **WITH_BODY})
 async def create_run(request: Request, principal: FlightPlanner, body: RunIn) -> dict[str, Any]:
     """Store a run of a mission and (by default) dispatch it: drone, deconfliction, upload, fly."""
+    target = f"drone:{body.drone_id}" if body.drone_id is not None else f"mission:{body.mission_id}"
+    spend_flight_command(request, principal, target, None)
     return await runs_driver(request).create(body.mission_id, body.drone_id, principal, start=body.start)
 
 
@@ -100,4 +103,5 @@ async def act(
 ) -> dict[str, Any]:
     """start, pause, resume, abort (return home), land (now, where it is), continue (after a battery
     swap, optionally on another drone)."""
+    spend_flight_command(request, principal, f"run:{run_id}", action)
     return await runs_driver(request).act(run_id, action, principal, drone_id=body.drone_id if body else None)

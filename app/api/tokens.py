@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AuthGuardDep, CurrentUser, PoolDep, TokenAdmin
 from app.api.grids import CODE_PATTERN
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
+from app.api.throttle import spend_token_creation
 from app.auth import Role
 from app.errors import Forbidden, NotFound
 from app.services import tokens as service
@@ -66,13 +67,14 @@ async def whoami(principal: CurrentUser) -> WhoAmI:
 
 @router.post("", status_code=201, response_model=TokenCreated, responses={**errors(403), **WITH_BODY})
 async def create_token(
-    pool: PoolDep, principal: TokenAdmin, body: TokenIn, response: Response
+    request: Request, pool: PoolDep, principal: TokenAdmin, body: TokenIn, response: Response
 ) -> TokenCreated:
     """Create a token; the secret is in this answer only, ``Location`` reads the rest back."""
     if principal.communities is not None:
         allowed = principal.communities
         if body.communities is None or not set(body.communities) <= allowed:
             raise Forbidden("a scoped admin can only create tokens scoped within its own communities")
+    spend_token_creation(request, principal)
     async with pool.acquire() as conn:
         token, row = await service.create(
             conn, name=body.name, role=body.role, communities=body.communities, created_by=principal.token_id
