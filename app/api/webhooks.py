@@ -1,5 +1,7 @@
 """Webhook subscriptions and their deliveries (district admins): subscribe a URL to event types
 with a signing secret, see pending, delivered and dead deliveries, replay one.
+A subscription receives every community's events and deliveries carry them, so managing either
+needs an admin token without a community scope (a scoped admin gets 403).
 
 Target URLs are operator-configured, and only http and https are accepted; the secret is stored to
 sign deliveries and never shown again.
@@ -10,19 +12,31 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from app.api.deps import DistrictAdmin
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, errors
+from app.auth import Principal
 from app.db.repos import outbox as repo
-from app.errors import NotFound
+from app.errors import Forbidden, NotFound
 from app.services.outbox import EVENT_TYPES, DeliveryWorker
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
 
 ItemId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+async def _district_wide_admin(principal: DistrictAdmin) -> Principal:
+    if principal.communities is not None:
+        raise Forbidden(
+            "webhooks deliver every community's events: managing them needs a token without a community scope"
+        )
+    return principal
+
+
+WebhookAdmin = Annotated[Principal, Depends(_district_wide_admin)]
 
 
 class SubscriptionIn(BaseModel):
@@ -76,7 +90,7 @@ def _delivery(r: Any) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, responses=errors(403, 422))
-async def subscribe(request: Request, principal: DistrictAdmin, body: SubscriptionIn) -> dict[str, Any]:
+async def subscribe(request: Request, principal: WebhookAdmin, body: SubscriptionIn) -> dict[str, Any]:
     """Deliver every later event of these types to ``url`` (earlier events are not back-filled)."""
     async with request.app.state.db.pool.acquire() as conn:
         row = await repo.create_subscription(
@@ -90,13 +104,13 @@ async def subscribe(request: Request, principal: DistrictAdmin, body: Subscripti
 
 
 @router.get("", responses=errors(403))
-async def list_subscriptions(request: Request, principal: DistrictAdmin) -> list[dict[str, Any]]:
+async def list_subscriptions(request: Request, principal: WebhookAdmin) -> list[dict[str, Any]]:
     async with request.app.state.db.pool.acquire() as conn:
         return [_subscription(r) for r in await repo.list_subscriptions(conn)]
 
 
 @router.delete("/{subscription_id:int}", status_code=204, responses=errors(403, 404))
-async def unsubscribe(request: Request, principal: DistrictAdmin, subscription_id: ItemId) -> None:
+async def unsubscribe(request: Request, principal: WebhookAdmin, subscription_id: ItemId) -> None:
     """Remove the subscription and its undelivered deliveries."""
     async with request.app.state.db.pool.acquire() as conn:
         if not await repo.delete_subscription(conn, subscription_id):
@@ -106,7 +120,7 @@ async def unsubscribe(request: Request, principal: DistrictAdmin, subscription_i
 @router.get("/deliveries", responses=errors(403))
 async def list_deliveries(
     request: Request,
-    principal: DistrictAdmin,
+    principal: WebhookAdmin,
     state: Literal["pending", "delivered", "dead"] | None = None,
     subscription_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -121,7 +135,7 @@ async def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id:int}/replay", responses=errors(403, 404))
-async def replay_delivery(request: Request, principal: DistrictAdmin, delivery_id: ItemId) -> dict[str, Any]:
+async def replay_delivery(request: Request, principal: WebhookAdmin, delivery_id: ItemId) -> dict[str, Any]:
     """Send a delivery again (a dead one after the receiver is fixed): pending, due now, attempts reset."""
     async with request.app.state.db.pool.acquire() as conn:
         row = await repo.replay(conn, delivery_id)

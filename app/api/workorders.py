@@ -17,6 +17,7 @@ from app.api.missions import MissionCreate, create_mission
 from app.api.responses import TOKEN_ROUTES, errors
 from app.db.repos import workorders as repo
 from app.db.repos.workorders import OrderFilter
+from app.errors import Forbidden
 from app.services.workorders import Action, OrderRequest, TransitionRequest, WorkOrderService
 
 router = APIRouter(
@@ -128,7 +129,12 @@ async def get_sla(request: Request, principal: Reader) -> list[dict[str, Any]]:
 
 @router.put("/sla", responses=errors(403, 422))
 async def put_sla(request: Request, principal: DistrictAdmin, body: SlaIn) -> dict[str, Any]:
-    """Set one SLA row (applies to orders opened from now on)."""
+    """Set one SLA row (applies to orders opened from now on, in every community: a community-scoped
+    token may not change it)."""
+    if principal.communities is not None:
+        raise Forbidden(
+            "SLA due times are district-wide: changing them needs a token without a community scope"
+        )
     async with _service(request).pool.acquire() as conn:
         await repo.put_sla(conn, body.type, body.severity, body.due_s)
     return body.model_dump()

@@ -27,7 +27,7 @@ from shapely.geometry import shape
 from app.auth import Principal
 from app.db.repos import detections as repo
 from app.db.repos.detections import NewDetection
-from app.errors import NotFound, ValidationFailed
+from app.errors import Forbidden, NotFound, ValidationFailed
 from app.services.placement import place
 from app.services.workorders import OrderRequest, WorkOrderService
 
@@ -197,7 +197,10 @@ class DetectionService:
                 raise _invalid("drone_id", f"no drone {d.drone_id}")
             community = community or drone_community
         if not principal.sees_community(community):
-            raise _invalid("position", "outside the communities of this token")
+            raise Forbidden(  # the scope forbids it (docs/api.md): 403, as for work orders
+                "position: outside the communities of this token",
+                details=[{"field": "position", "problem": "outside the communities of this token"}],
+            )
         await repo.lock_type(conn, d.type)
         joined = await repo.join_open_alert(
             conn,
