@@ -8,7 +8,8 @@ at least every ``fsync_interval_s``: a SIGKILL loses at most what the kernel had
 and a power cut at most one interval. A record cut short by a crash fails its length or CRC and
 ends its segment's replay there (counted and logged). Segments are replayed oldest first and
 deleted only after every record in them is committed. The total size is bounded: a batch that
-does not fit is dropped and counted, never blocking ingest. Drops are also tallied per drone
+does not fit, or that the disk refuses (full before the bound), is dropped and counted, never
+blocking ingest. Drops are also tallied per drone
 (``dropped``) for the alert the pipeline raises once the database is back: while it is away no
 alert row can be written, so the tally waits in memory.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -124,28 +126,41 @@ class Spool:
         payload = encode_batch(samples, events)
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         if self.total_bytes + len(record) > self.max_bytes:
-            self.stats.samples_dropped += len(samples)
-            self.stats.events_dropped += len(events)
-            self._tally(samples, events)
-            log.error(
-                "telemetry spool full (%d of %d bytes): dropped %d samples and %d events",
-                self.total_bytes,
-                self.max_bytes,
-                len(samples),
-                len(events),
-                extra={"samples_dropped_total": self.stats.samples_dropped},
-            )
+            self._drop(samples, events, f"full ({self.total_bytes} of {self.max_bytes} bytes)")
             return False
-        if self._fd is None or self._active_bytes >= self.segment_bytes:
-            self._open_segment()
-        assert self._fd is not None
-        os.write(self._fd, record)
+        try:
+            if self._fd is None or self._active_bytes >= self.segment_bytes:
+                self._open_segment()
+            assert self._fd is not None
+            if os.write(self._fd, record) != len(record):
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError as exc:
+            # The disk filled before the size bound did (ENOSPC, a quota): a drop like a full
+            # spool, not an outage. A short write is cut back off, so the segment holds whole
+            # records only and the ones before it still replay.
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._active_bytes)
+            self._drop(samples, events, f"not writable ({exc})")
+            return False
         self._active_bytes += len(record)
         self.total_bytes += len(record)
         self._dirty = True
         self.stats.records_written += 1
         self.stats.samples_spooled += len(samples)
         return True
+
+    def _drop(self, samples: Sequence[Sample], events: Sequence[Event], why: str) -> None:
+        self.stats.samples_dropped += len(samples)
+        self.stats.events_dropped += len(events)
+        self._tally(samples, events)
+        log.error(
+            "telemetry spool %s: dropped %d samples and %d events",
+            why,
+            len(samples),
+            len(events),
+            extra={"samples_dropped_total": self.stats.samples_dropped},
+        )
 
     def _tally(self, samples: Sequence[Sample], events: Sequence[Event]) -> None:
         now = datetime.now(UTC)
