@@ -145,7 +145,8 @@ async function start(token) {
   setInterval(loadWorkOrders, 10000);
   setInterval(loadAlerts, 30000);
   setInterval(reloadDrones, 30000);
-  setInterval(loadCoverage, 180000);
+  setInterval(loadCoverage, 600000); // new patrols come with completed runs (below); this catches manual flights
+  setInterval(updateAllGridStates, 60000); // patrolled turns overdue with time alone
   setInterval(markOffline, 2000);
 }
 
@@ -229,8 +230,9 @@ function onLive(msg) {
       break;
     }
     case 'run':
-      refreshRuns();
-      if (msg.run && msg.run.to_state === 'completed') refreshCoverageForRun(msg.run.run_id);
+      refreshRuns().then(() => {
+        if (msg.run && msg.run.to_state === 'completed') refreshCoverageForRun(msg.run.run_id);
+      });
       break;
     case 'error':
       toast(msg.message, true);
