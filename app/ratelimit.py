@@ -156,10 +156,12 @@ class RequestLimits:
     flight: RequestLimiter
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RequestLimits:
+    def from_settings(
+        cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+    ) -> RequestLimits:
         def limiter(burst: int, refill_per_s: float) -> RequestLimiter:
             return RequestLimiter(
-                burst=burst, refill_per_s=refill_per_s, max_clients=settings.rate_limit_max_keys
+                burst=burst, refill_per_s=refill_per_s, max_clients=settings.rate_limit_max_keys, clock=clock
             )
 
         return cls(

@@ -80,6 +80,7 @@ class District:
     own: Community
     foreign: Community
     zone: str
+    real_drone: int  # a kind "real" drone in CA: testers may not move it
     subscription: int
     delivery: int
     admin: dict[str, str]
@@ -235,11 +236,25 @@ async def build_district(
             community_code=c.code,
         )
         c.alert = (await app.state.alerts.open(alert)).alert["id"]
+    real = await _created(
+        client,
+        "/drones",
+        {
+            "name": "authz CA real",
+            "kind": "real",
+            "endpoint": f"udpin:127.0.0.1:{_free_udp_port()}",
+            "sysid": 1,
+            "community_code": "CA",
+            "home": own.inside,
+        },
+        admin,
+    )
     wide = {role: auth(role_tokens[role.value]) for role in Role}
     district = District(
         own=own,
         foreign=foreign,
         zone=zone,
+        real_drone=real["id"],
         subscription=hook["id"],
         delivery=0,
         admin=admin,
@@ -257,8 +272,8 @@ async def build_district(
 
 async def tear_down(client: httpx.AsyncClient, district: District) -> None:
     """Unlink the drones (their UDP ports) and stop the webhook worker's retries."""
-    for c in (district.own, district.foreign):
-        await client.delete(f"/drones/{c.drone}", headers=district.admin)
+    for drone_id in (district.own.drone, district.foreign.drone, district.real_drone):
+        await client.delete(f"/drones/{drone_id}", headers=district.admin)
     await client.delete(f"/webhooks/{district.subscription}", headers=district.admin)
 
 

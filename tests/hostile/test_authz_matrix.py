@@ -10,7 +10,6 @@ token's lists never hold another community's items. Nothing the refused calls ai
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -24,10 +23,12 @@ from fastapi import FastAPI
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from app.api.deps import AuthGuard
 from app.api.throttle import SAFE_ACTIONS
 from app.auth import Role
 from app.config import Settings
 from app.main import create_app
+from app.ratelimit import FailureLimiter, RequestLimits
 from app.services import tokens
 from tests.conftest import auth
 from tests.hostile.authz_cases import (
@@ -117,6 +118,7 @@ async def test_no_valid_token_is_401_on_every_route(
             problem = f"{method} {path} as {who}: 401 without WWW-Authenticate: Bearer"
         failures.append(problem)
     assert not [f for f in failures if f], "\n".join(f for f in failures if f)
+    await assert_other_community_intact(client, district)
 
 
 @pytest.mark.parametrize("scope", ["district", "CA"])
@@ -134,6 +136,7 @@ async def test_a_role_without_the_permission_is_403_on_every_route_it_lacks(
         for (method, path), route in refused
     ]
     assert not [f for f in failures if f], "\n".join(f for f in failures if f)
+    await assert_other_community_intact(client, district)
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -148,6 +151,7 @@ async def test_a_scoped_token_cannot_reach_another_communitys_objects(
         r = await send(client, method, route.foreign(district), headers)
         failures.append(mismatch(method, path, f"CA {role}", r, route.scoped))
     assert not [f for f in failures if f], "\n".join(f for f in failures if f)
+    await assert_other_community_intact(client, district)
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -209,10 +213,8 @@ async def test_a_district_wide_token_with_the_permission_reaches_every_route(
     assert not [f for f in failures if f], "\n".join(f for f in failures if f)
 
 
-async def test_refused_calls_changed_nothing_of_the_other_community(
-    client: httpx.AsyncClient, district: District
-) -> None:
-    """Runs after the matrix: every object of CB it aimed at is still there, as it was."""
+async def assert_other_community_intact(client: httpx.AsyncClient, district: District) -> None:
+    """Every object of CB (and every district-wide setting) the refused calls aimed at is as it was."""
     c, admin = district.foreign, district.admin
 
     async def get(path: str) -> Any:
@@ -226,12 +228,40 @@ async def test_refused_calls_changed_nothing_of_the_other_community(
     assert (await get(f"/alerts/{c.alert}"))["ack"] is None
     assert (await get(f"/tokens/{c.token}"))["revoked_at"] is None
     assert (await get("/geofences/ceiling"))["ceiling_m"] == 120
-    await get(f"/schedules/{c.schedule}")
+    assert (await get(f"/schedules/{c.schedule}"))["enabled"]
     await get(f"/geofences/{district.zone}")
+    await get(f"/grids/{c.grid}")
     assert district.subscription in {s["id"] for s in await get("/webhooks")}
-    assert {"CA", "CB"} <= {g["code"] for g in await get("/communities")}
-    drones = [d for d in await get("/drones") if d["name"] == "intruder"]
-    assert drones == [], "a scoped token registered a drone in another community"
+    assert [d for d in await get("/drones") if d["name"] == "intruder"] == []
+    assert [t for t in await get("/tokens") if t["name"] == "x"] == [], "a token was minted for CB"
+    hooks = await get("/webhooks")
+    assert [h for h in hooks if h["url"] == "http://127.0.0.1:9/x"] == [], "a refused webhook was stored"
+
+
+@pytest.mark.parametrize("scope", ["district", "CA"])
+async def test_a_tester_may_not_move_a_real_drone_and_an_operator_may(
+    client: httpx.AsyncClient, district: District, scope: str
+) -> None:
+    tester = district.wide[Role.TESTER] if scope == "district" else district.scoped[Role.TESTER]
+    real, mission = district.real_drone, district.own.mission
+    calls = [
+        Call(f"/drones/{real}/commands/arm"),
+        Call(f"/drones/{real}/commands/takeoff", {"alt_m": 10}),
+        Call(f"/drones/{real}/upload", {"mission_id": mission}),
+        Call(f"/drones/{real}/flight"),
+        Call("/runs", {"mission_id": mission, "drone_id": real, "start": False}),
+        Call(
+            "/schedules",
+            {"name": "x", "mission_id": mission, "drone_id": real, "start_at": "2031-01-01T08:00:00"},
+        ),
+    ]
+    failures = [
+        mismatch("POST", call.path, f"{scope} tester", await send(client, "POST", call, tester), 403)
+        for call in calls
+    ]
+    assert not [f for f in failures if f], "\n".join(f for f in failures if f)
+    r = await client.post(f"/drones/{real}/commands/arm", headers=district.scoped[Role.OPERATOR])
+    assert (r.status_code, r.json()["code"]) == (503, "link_not_connected"), r.text
 
 
 # --- the live WebSocket ------------------------------------------------------------------------
@@ -310,29 +340,52 @@ async def test_every_role_district_wide_may_subscribe_to_both_communities(
 
 
 # --- rate limits ---------------------------------------------------------------------------------
-# An app of its own on the same database with tiny budgets refilling one per second, so a test sees
-# the 429 after a few calls and the same call succeed once Retry-After has passed. Links are off:
-# a command that gets past its budget is answered 503 (no links on this instance), never 429.
+# An app of its own on the same database with tiny budgets (2 or 3 at once, one back per 100 s) whose
+# limiters read a clock the test moves: a test sees the 429 after a few calls and the same call
+# succeed once the clock has moved by Retry-After, however slowly the machine runs. Links are off: a
+# command that gets past its budget is answered 503 (no links on this instance), never 429.
+
+REFILL_PER_S = 0.01
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
 
 
 @pytest.fixture(scope="module")
-async def limited_app(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+async def limited_app(
+    database_dsn: str, tmp_path_factory: pytest.TempPathFactory, clock: Clock
+) -> AsyncIterator[FastAPI]:
     settings = Settings(
         database_url=database_dsn,
         data_dir=tmp_path_factory.mktemp("limited-data"),
         links_enabled=False,
         telemetry_enabled=False,
         auth_fail_burst=3,
-        auth_fail_refill_per_s=1.0,
+        auth_fail_refill_per_s=REFILL_PER_S,
         auth_fail_hold_max_s=0,
         token_create_burst=2,
-        token_create_refill_per_s=1.0,
+        token_create_refill_per_s=REFILL_PER_S,
         token_create_address_burst=3,
-        token_create_address_refill_per_s=1.0,
+        token_create_address_refill_per_s=REFILL_PER_S,
         flight_command_burst=2,
-        flight_command_refill_per_s=1.0,
+        flight_command_refill_per_s=REFILL_PER_S,
     )
     application = create_app(settings)
+    application.state.request_limits = RequestLimits.from_settings(settings, clock=clock)
+    guard: AuthGuard = application.state.auth_guard
+    application.state.auth_guard = replace(
+        guard, limiter=FailureLimiter(burst=3, refill_per_s=REFILL_PER_S, max_clients=1000, clock=clock)
+    )
     async with application.router.lifespan_context(application):
         yield application
 
@@ -357,7 +410,7 @@ def retry_after_s(r: httpx.Response, what: str) -> float:
     body = r.json()
     assert set(body) == ERROR_KEYS and body["code"] == "rate_limited", body
     assert int(r.headers["Retry-After"]) == body["details"]["retry_after_s"] >= 1
-    return float(r.headers["Retry-After"]) + 0.05
+    return float(r.headers["Retry-After"])
 
 
 def new_token_body() -> dict[str, str]:
@@ -365,7 +418,7 @@ def new_token_body() -> dict[str, str]:
 
 
 async def test_token_creation_is_limited_per_admin_token_and_recovers_after_retry_after(
-    limited_app: FastAPI, pool: asyncpg.Pool
+    limited_app: FastAPI, pool: asyncpg.Pool, clock: Clock
 ) -> None:
     first, second = await new_token(pool, Role.ADMIN), await new_token(pool, Role.ADMIN)
     async with client_from(limited_app, "10.13.0.1") as a, client_from(limited_app, "10.13.0.2") as b:
@@ -376,12 +429,12 @@ async def test_token_creation_is_limited_per_admin_token_and_recovers_after_retr
         limited = await a.post("/tokens", json=new_token_body(), headers=first)
         wait_s = retry_after_s(limited, "a third token from one admin token")
         assert (await b.post("/tokens", json=new_token_body(), headers=second)).status_code == 201
-        await asyncio.sleep(wait_s)
+        clock.now_s += wait_s
         assert (await a.post("/tokens", json=new_token_body(), headers=first)).status_code == 201
 
 
 async def test_token_creation_is_limited_per_address_whatever_the_token(
-    limited_app: FastAPI, pool: asyncpg.Pool
+    limited_app: FastAPI, pool: asyncpg.Pool, clock: Clock
 ) -> None:
     admins = [await new_token(pool, Role.ADMIN) for _ in range(3)]
     async with client_from(limited_app, "10.13.1.1") as here, client_from(limited_app, "10.13.1.2") as there:
@@ -393,12 +446,12 @@ async def test_token_creation_is_limited_per_address_whatever_the_token(
         wait_s = retry_after_s(fourth, "a fourth token from one address")
         assert (await there.post("/tokens", json=new_token_body(), headers=admins[1])).status_code == 201
         assert (await here.post("/tokens", json={}, headers=admins[2])).status_code == 422  # not counted
-        await asyncio.sleep(wait_s)
+        clock.now_s += wait_s
         assert (await here.post("/tokens", json=new_token_body(), headers=admins[2])).status_code == 201
 
 
 async def test_flight_commands_are_limited_per_token_and_drone_and_stopping_a_drone_never_is(
-    limited_app: FastAPI, pool: asyncpg.Pool
+    limited_app: FastAPI, pool: asyncpg.Pool, clock: Clock
 ) -> None:
     operator, other = await new_token(pool, Role.OPERATOR), await new_token(pool, Role.OPERATOR)
     async with client_from(limited_app, "10.13.2.1") as c:
@@ -418,12 +471,12 @@ async def test_flight_commands_are_limited_per_token_and_drone_and_stopping_a_dr
         assert stops == dict.fromkeys(SAFE, 503), "disarm, pause, return and land are never limited"
         assert (await c.post("/drones/6/commands/arm", headers=operator)).status_code == 503
         assert (await c.post("/drones/5/commands/arm", headers=other)).status_code == 503
-        await asyncio.sleep(wait_s)
+        clock.now_s += wait_s
         assert (await c.post("/drones/5/commands/arm", headers=operator)).status_code == 503
 
 
 async def test_run_controls_are_limited_per_token_and_run_and_abort_and_land_never_are(
-    limited_app: FastAPI, pool: asyncpg.Pool
+    limited_app: FastAPI, pool: asyncpg.Pool, clock: Clock
 ) -> None:
     operator = await new_token(pool, Role.OPERATOR)
     async with client_from(limited_app, "10.13.3.1") as c:
@@ -435,11 +488,13 @@ async def test_run_controls_are_limited_per_token_and_run_and_abort_and_land_nev
         for action in ("abort", "land", "pause"):
             assert (await c.post(f"/runs/7/actions/{action}", headers=operator)).status_code == 503, action
         assert (await c.post("/runs/8/actions/start", headers=operator)).status_code == 503
-        await asyncio.sleep(wait_s)
+        clock.now_s += wait_s
         assert (await c.post("/runs/7/actions/continue", headers=operator)).status_code == 503
 
 
-async def test_failed_sign_ins_are_limited_per_address_on_every_route(limited_app: FastAPI) -> None:
+async def test_failed_sign_ins_are_limited_per_address_on_every_route(
+    limited_app: FastAPI, clock: Clock
+) -> None:
     """Garbage tokens over the whole matrix from one address: 401 for the burst, then 429 on every
     route, in the one shape with Retry-After; another address still gets its 401; then 401 again."""
     garbage = auth("garbage")
@@ -452,12 +507,12 @@ async def test_failed_sign_ins_are_limited_per_address_on_every_route(limited_ap
         r = await c.request(routes[-1][0], concrete(routes[-1][1]), json={}, headers=garbage)
         wait_s = retry_after_s(r, "a bad token past the burst")
         assert (await other.get("/grids", headers=garbage)).status_code == 401
-        await asyncio.sleep(wait_s)
+        clock.now_s += wait_s
         assert (await c.get("/grids", headers=garbage)).status_code == 401
 
 
 async def test_the_live_socket_shares_the_failed_sign_in_limit(
-    limited_app: FastAPI, pool: asyncpg.Pool
+    limited_app: FastAPI, pool: asyncpg.Pool, clock: Clock
 ) -> None:
     """From an address the limiter holds, even a valid (not yet seen) token is closed 1008; after
     Retry-After the same token is accepted."""
@@ -466,7 +521,7 @@ async def test_the_live_socket_shares_the_failed_sign_in_limit(
         for _ in range(3):
             assert await closed_with(server.ws_url, json.dumps({"type": "auth", "token": "garbage"})) == 1008
         assert await closed_with(server.ws_url, json.dumps({"type": "auth", "token": viewer})) == 1008
-        await asyncio.sleep(1.05)
+        clock.now_s += 1 / REFILL_PER_S
         async with connect(server.ws_url) as ws:
             await ws.send(json.dumps({"type": "auth", "token": viewer}))
             assert (await recv(ws))["type"] == "ready"
