@@ -58,6 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    from app.demo.run import run
+    """Say so at once (importing the service takes seconds on a busy machine), then run the demo; a
+    Ctrl-C before the demo's own signal handling is in place only ends the wait, as nothing started."""
+    from app.demo.console import announce
 
+    announce("AeroGrid demo: starting")
+    try:
+        from app.demo.run import run
+    except KeyboardInterrupt:
+        announce("stopped.")
+        return 130
     return run(args, settings)

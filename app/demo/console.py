@@ -32,6 +32,12 @@ def log_to_file(path: Path) -> None:
     logging.captureWarnings(True)
 
 
+def announce(text: str) -> None:
+    """One line on the console outside the numbered steps."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """One service instance as the block shows it."""
@@ -41,21 +47,35 @@ class Endpoint:
 
 
 class Console:
-    """The demo's terminal output: numbered progress steps, then the start-up block."""
+    """The demo's terminal output: numbered steps (``[2/5] migrations ... ok``), then the block.
+
+    A step's line is written when it begins and finished when it ends, so a slow step (the first
+    initdb, SITL's boot) shows what is being waited for.
+    """
 
     def __init__(self, total_steps: int, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
         self._total = total_steps
-        self._done = 0
+        self._begun = 0
+        self._line_open = False
+
+    def _emit(self, text: str, *, line_open: bool) -> None:
+        self._out.write(text)
+        self._out.flush()
+        self._line_open = line_open
 
     def _write(self, text: str) -> None:
-        self._out.write(text + "\n")
-        self._out.flush()
+        """Whole lines, after a newline if a step's line is still unfinished (stopped mid-step)."""
+        self._emit(("\n" if self._line_open else "") + text + "\n", line_open=False)
 
-    def step(self, text: str) -> None:
-        """One finished start-up step, e.g. ``[2/5] migrations applied``."""
-        self._done += 1
-        self._write(f"[{self._done}/{self._total}] {text}")
+    def begin(self, text: str) -> None:
+        """Start step n of the total, e.g. ``[2/5] migrations ...``."""
+        self._begun += 1
+        prefix = "\n" if self._line_open else ""
+        self._emit(f"{prefix}[{self._begun}/{self._total}] {text} ...", line_open=True)
+
+    def done(self, result: str = "ok") -> None:
+        self._emit(f" {result}\n", line_open=False)
 
     def failed(self, text: str) -> None:
         self._write(f"demo stopped: {text}")

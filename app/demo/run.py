@@ -147,26 +147,28 @@ class Demo:
                 )
         dsn = await self._database(stack)
         self.checkpoint()
+        self.console.begin("migrations")
         pool = await create_pool(dsn, min_size=1, max_size=2)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn)
-        self.console.step("migrations applied")
+        self.console.done("applied")
         self.checkpoint()
+        self.console.begin("sample district 湖滨街道")
         await load_sample_district(pool)
-        self.console.step("sample district loaded: 湖滨街道, 46 grids, 7 zones")
+        self.console.done("46 grids, 7 zones")
         self.checkpoint()
+        kind = "SITL" if sitl_binary else "simulated"
+        self.console.begin(f"fleet: {self.args.drones} {kind} drones")
         drones = await self._fleet(stack, sitl_binary)
         await fleet.register(pool, drones)
         if self.args.instances > 1:
             ids = [instance_id(i) for i in range(self.args.instances)]
             await fleet.spread_leases(pool, drones, ids, hold_s=LEASE_HOLD_S)
         admin_token, operator_token = await self._tokens(pool)
-        self.console.step(
-            f"fleet: {len(drones.drones)} {'SITL' if sitl_binary else 'simulated'} drones docked "
-            f"({', '.join(f'{d.name} at {d.dock.grid_code}' for d in drones.drones)})"
-        )
+        self.console.done("docked at " + ", ".join(d.dock.grid_code for d in drones.drones))
         self.checkpoint()
+        self.console.begin("service and page, patrols")
         await self._serve(stack, dsn)
         client = httpx.AsyncClient(
             base_url=self.instances[0].base_url,
@@ -178,9 +180,9 @@ class Demo:
         await patrols.delete_previous(client)
         planned = await patrols.schedule_patrols(client, drones.drones, first_in_s=FIRST_PATROL_IN_S)
         kinds = [p.kind for p in planned]
-        self.console.step(
-            f"patrols scheduled: {kinds.count('coverage')} coverage, {kinds.count('broadcast')} broadcast, "
-            f"taking off now"
+        self.console.done(
+            f"{kinds.count('coverage')} coverage and {kinds.count('broadcast')} broadcast patrols scheduled, "
+            "taking off now"
         )
         self._background(stack, drones, client)
         self.console.ready(
@@ -192,13 +194,15 @@ class Demo:
 
     async def _database(self, stack: contextlib.AsyncExitStack) -> str:
         if self.settings.database_url:
-            self.console.step("database: DATABASE_URL")
+            self.console.begin("database: DATABASE_URL")
+            self.console.done()
             return self.settings.database_url
         embedded = EmbeddedPostgres(self.settings.embedded_pgdata)
         # Registered first, stopped last; started in a thread, which a signal never interrupts.
         stack.push_async_callback(asyncio.to_thread, embedded.stop)
+        self.console.begin(f"database: embedded PostgreSQL in {self.settings.embedded_pgdata}")
         dsn = await asyncio.to_thread(embedded.start)
-        self.console.step(f"database: embedded PostgreSQL in {self.settings.embedded_pgdata}")
+        self.console.done()
         return dsn
 
     async def _fleet(self, stack: contextlib.AsyncExitStack, sitl_binary: Path | None) -> fleet.Fleet:

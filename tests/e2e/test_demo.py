@@ -98,7 +98,7 @@ def demo() -> Iterator[Demo]:
         sys.executable, "-m", "app.cli", "demo",
         "--port", str(port),
         "--sim-base-port", "0",
-        "--speedup", "5",
+        "--speedup", "10",
         "--fault-every-s", "4",
         "--detection-every-s", "4",
     ]  # fmt: skip
