@@ -40,7 +40,7 @@ export function wgs84ToGcj02(lonDeg, latDeg) {
 }
 
 /** Web Mercator "world" coordinates: the whole earth is 256 x 256 at zoom 0 (tile pixels). */
-export function mercator(lonDeg, latDeg) {
+function mercator(lonDeg, latDeg) {
   const sin = Math.sin(Math.max(-85.05, Math.min(85.05, latDeg)) * Math.PI / 180);
   return [256 * (lonDeg + 180) / 360, 256 * (0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI))];
 }

@@ -16,8 +16,6 @@ export async function loadI18n() {
   setLang(preferredLang());
 }
 
-export function currentLang() { return lang; }
-
 export function setLang(next) {
   lang = next;
   document.documentElement.lang = next;
