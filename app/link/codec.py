@@ -11,6 +11,9 @@ valid signature with a fresh timestamp; everything else is dropped and counted. 
 packet with a far-future timestamp would make every genuine packet after it look replayed. The
 link's MAVLink object therefore overrides ``check_signature`` to verify the signature first and
 record the timestamp only for authentic packets.
+
+Every dropped packet (and every MAVLink 1 frame, accepted on an unsigned link but counted) is also
+reported to the link's ``AnomalyLog``, which rate-limits the warnings so a flood cannot flood the log.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import logging
 import struct
 import time
 from collections.abc import Mapping
@@ -29,10 +31,9 @@ from typing import Any, Final
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as _mavlink
 
+from app.link.anomalies import AnomalyLog
 from app.link.constants import MavAutopilot, MavModeFlag
 from app.link.fastpath import decode_leading
-
-log = logging.getLogger(__name__)
 
 FieldValue = int | float | str | list[int] | list[float]
 """What a decoded MAVLink field can be: numbers, text (char arrays) or numeric arrays."""
@@ -42,6 +43,8 @@ _SIGNING_EPOCH_UNIX_S: Final = 1_420_070_400  # 2015-01-01T00:00:00Z, MAVLink si
 _SIGNING_TICKS_PER_S: Final = 100_000  # the signing timestamp counts 10 microsecond ticks
 _NEW_STREAM_MAX_AGE_TICKS: Final = 60 * _SIGNING_TICKS_PER_S  # same one-minute window as pymavlink
 _MAVLINK2_MAGIC: Final = 0xFD
+_MAVLINK1_MAGIC: Final = 0xFE
+_LOGGED_BYTES: Final = 16  # how much of a bad packet a warning shows, in hex
 _IFLAG_SIGNED: Final = 0x01
 
 _MESSAGE_CLASSES: Final[dict[str, Any]] = {cls.msgname: cls for cls in _mavlink.mavlink_map.values()}
@@ -140,11 +143,16 @@ class _Counters:
     rx_bad_signature: int = 0
     rx_replayed: int = 0
     rx_seq_lost: int = 0
+    rx_mavlink1: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class CodecStats:
-    """Counters for one link since it opened; ``signing_rejects`` sums the three signing drops."""
+    """Counters for one link since it opened; ``signing_rejects`` sums the three signing drops.
+
+    ``rx_mavlink1`` counts MAVLink 1 frames: accepted on an unsigned link (and counted in
+    ``rx_packets``), dropped as unsigned on a signed one, since MAVLink 1 cannot be signed.
+    """
 
     rx_packets: int
     rx_bytes: int
@@ -157,6 +165,7 @@ class CodecStats:
     rx_bad_signature: int
     rx_replayed: int
     rx_seq_lost: int
+    rx_mavlink1: int
 
     @property
     def signing_rejects(self) -> int:
@@ -166,16 +175,24 @@ class CodecStats:
 class _GuardedMAVLink(_mavlink.MAVLink):  # type: ignore[misc]  # pymavlink is untyped
     """pymavlink's parser with a signature check that verifies before it trusts a timestamp."""
 
-    def __init__(self, counters: _Counters, src_system: int, src_component: int) -> None:
+    def __init__(
+        self, counters: _Counters, anomalies: AnomalyLog, src_system: int, src_component: int
+    ) -> None:
         super().__init__(None, srcSystem=src_system, srcComponent=src_component)
         self.robust_parsing = True  # bad bytes become BAD_DATA messages instead of exceptions
         self._counters = counters
+        self._anomalies = anomalies
 
     def check_signature(self, msgbuf: bytearray, srcSystem: int, srcComponent: int) -> bool:  # noqa: N803  # pymavlink's signature
         signing = self.signing
         digest = hashlib.sha256(bytes(signing.secret_key) + bytes(msgbuf[:-6])).digest()[:6]
         if not hmac.compare_digest(digest, bytes(msgbuf[-6:])):
             self._counters.rx_bad_signature += 1
+            self._anomalies.note(
+                "bad_signature",
+                f"signed packet from sysid {srcSystem} compid {srcComponent} (signing link id "
+                f"{msgbuf[-13]}) does not verify with the link's key: dropped",
+            )
             return False
         low, high = struct.unpack("<IH", bytes(msgbuf[-12:-6]))
         timestamp = low + (high << 32)
@@ -185,6 +202,11 @@ class _GuardedMAVLink(_mavlink.MAVLink):  # type: ignore[misc]  # pymavlink is u
             last is None and timestamp + _NEW_STREAM_MAX_AGE_TICKS < signing.timestamp
         ):
             self._counters.rx_replayed += 1
+            self._anomalies.note(
+                "replayed",
+                f"signed packet from sysid {srcSystem} compid {srcComponent} (signing link id "
+                f"{msgbuf[-13]}) has timestamp {timestamp}, not newer than {last} (or stale): dropped",
+            )
             return False
         signing.stream_timestamps[stream_key] = timestamp
         signing.timestamp = max(signing.timestamp, timestamp)
@@ -192,7 +214,8 @@ class _GuardedMAVLink(_mavlink.MAVLink):  # type: ignore[misc]  # pymavlink is u
 
 
 class MavlinkCodec:
-    """Encode and decode MAVLink 2 for one link, as the ground station ``src_system``/``src_component``."""
+    """Encode and decode MAVLink 2 for one link, as the ground station ``src_system``/``src_component``;
+    ``name`` (the link's) labels its anomaly warnings."""
 
     def __init__(
         self,
@@ -201,9 +224,11 @@ class MavlinkCodec:
         src_component: int,
         signing_key: bytes | None = None,
         signing_link_id: int = 0,
+        name: str = "",
     ) -> None:
         self._counters = _Counters()
-        self._mav = _GuardedMAVLink(self._counters, src_system, src_component)
+        self.anomalies = AnomalyLog(name)
+        self._mav = _GuardedMAVLink(self._counters, self.anomalies, src_system, src_component)
         self._last_seq: dict[tuple[int, int], int] = {}
         self.src_system = src_system
         self.src_component = src_component
@@ -245,6 +270,7 @@ class MavlinkCodec:
             rx_bad_signature=c.rx_bad_signature,
             rx_replayed=c.rx_replayed,
             rx_seq_lost=c.rx_seq_lost,
+            rx_mavlink1=c.rx_mavlink1,
         )
 
     def encode(self, name: str, /, **fields: FieldValue | bytes) -> bytes:
@@ -290,11 +316,16 @@ class MavlinkCodec:
         try:
             raw = self._mav.parse_buffer(data) or []
         except _mavlink.MAVError as exc:
-            log.debug("mavlink parse error: %s", exc)
             self._counters.rx_bad_data += 1
+            self.anomalies.note("bad_data", f"parse error: {exc}")
             raw = []
         if datagram and self._mav.buf_len() > 0:
             self._counters.rx_bad_data += 1
+            self.anomalies.note(
+                "bad_data",
+                f"datagram ends inside a frame, {self._mav.buf_len()} bytes dropped: "
+                f"{bytes(self._mav.buf[:_LOGGED_BYTES]).hex()}",
+            )
             self._reset_parser()
         out = fast
         for item in raw:
@@ -337,10 +368,18 @@ class MavlinkCodec:
             return None
         if msg_id == _mavlink.MAVLINK_MSG_ID_UNKNOWN:
             self._counters.rx_unknown_msgs += 1
+            self.anomalies.note("unknown_msg", f"{item.get_type()} (not in the dialect): dropped")
             return None
         self._counters.rx_packets += 1
         header = item.get_header()
         sysid, compid, seq = int(header.srcSystem), int(header.srcComponent), int(header.seq)
+        if item.get_msgbuf()[:1] == bytes((_MAVLINK1_MAGIC,)):
+            self._counters.rx_mavlink1 += 1
+            self.anomalies.note(
+                "mavlink1",
+                f"MAVLink 1 {item.get_type()} from sysid {sysid}: AeroGrid speaks MAVLink 2 (fences and "
+                "rally points need it; set the vehicle's SERIALn_PROTOCOL to 2)",
+            )
         self._track_seq(sysid, compid, seq)
         fields: dict[str, FieldValue] = {name: getattr(item, name) for name in item.get_fieldnames()}
         return MavMessage(
@@ -357,14 +396,18 @@ class MavlinkCodec:
     def _count_bad(self, item: Any) -> None:
         reason = str(item.reason)
         data = bytes(item.data)
+        shown = data[:_LOGGED_BYTES].hex()
         if reason.startswith("invalid MAVLink CRC"):
             self._counters.rx_bad_crc += 1
+            self.anomalies.note("bad_crc", f"{reason}: {shown}")
         elif reason == "Invalid signature":
             # Signed packets were already counted by check_signature (bad signature or replay).
             if not (len(data) > 2 and data[0] == _MAVLINK2_MAGIC and data[2] & _IFLAG_SIGNED):
                 self._counters.rx_unsigned_dropped += 1
+                self.anomalies.note("unsigned", f"unsigned packet on a signed link dropped: {shown}")
         else:
             self._counters.rx_bad_data += 1
+            self.anomalies.note("bad_data", f"{reason}: {shown}")
 
     def _track_seq(self, sysid: int, compid: int, seq: int) -> None:
         key = (sysid, compid)

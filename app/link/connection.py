@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from app.link.codec import CodecStats, FieldValue, MavlinkCodec
 from app.link.constants import MavAutopilot, MavState, MavType
 from app.link.errors import NotConnected
 from app.link.router import Router
+from app.link.sysid_owners import SysidOwners
 from app.link.transport import Endpoint, Transport, make_transport
 from app.link.vehicle import VehicleTracker
 
@@ -53,6 +54,18 @@ class LinkStats:
     endpoint: str
     connected: bool
     codec: CodecStats
+    rx_sysid_conflicts: int = 0
+    """Packets dropped because another address speaks for their system id (``SysidOwners``)."""
+
+    def as_json(self) -> dict[str, object]:
+        """The counters as one flat JSON object, as the drone state API shows them."""
+        codec = self.codec
+        return {
+            "endpoint": self.endpoint,
+            "connected": self.connected,
+            **{f.name: getattr(codec, f.name) for f in fields(codec)},
+            "rx_sysid_conflicts": self.rx_sysid_conflicts,
+        }
 
 
 class Link:
@@ -66,14 +79,23 @@ class Link:
         gcs_compid: int,
         signing_key: bytes | None = None,
         heartbeat_interval_s: float = 1.0,
+        sysid_release_s: float = 3.0,
     ) -> None:
         self.endpoint = endpoint
         self.name = str(endpoint)
         self.gcs_sysid = gcs_sysid
         self.gcs_compid = gcs_compid
-        self.codec = MavlinkCodec(src_system=gcs_sysid, src_component=gcs_compid, signing_key=signing_key)
+        self.codec = MavlinkCodec(
+            src_system=gcs_sysid, src_component=gcs_compid, signing_key=signing_key, name=self.name
+        )
         self.router = Router(self.name)
         self.transport: Transport = make_transport(endpoint)
+        self.transport.confirm_peers = True
+        self.owners = SysidOwners(
+            self.codec.anomalies,
+            release_after_s=sysid_release_s,
+            preferred=(endpoint.host, endpoint.port) if endpoint.kind == "udpout" else None,
+        )
         self.heartbeat_interval_s = heartbeat_interval_s
         self.heartbeat_enabled = True
         self._task: asyncio.Task[None] | None = None
@@ -84,7 +106,12 @@ class Link:
 
     @property
     def stats(self) -> LinkStats:
-        return LinkStats(endpoint=self.name, connected=self.transport.connected, codec=self.codec.stats)
+        return LinkStats(
+            endpoint=self.name,
+            connected=self.transport.connected,
+            codec=self.codec.stats,
+            rx_sysid_conflicts=self.owners.conflicts,
+        )
 
     async def open(self) -> None:
         """Open the transport (raising NotConnected for a bad port) and start the link's tasks."""
@@ -101,8 +128,17 @@ class Link:
                 log.error("link %s stopped: %r", self.name, exc, exc_info=exc)
 
     def _on_data(self, data: bytes) -> None:
+        """Dispatch the messages in ``data``, except those whose system id another address owns;
+        a ``udpin`` link replies to a sender only once its bytes held an accepted message."""
+        source = self.transport.source
+        accepted = False
         for msg in self.codec.decode(data, datagram=self.transport.is_datagram):
+            if source is not None and not self.owners.admit(msg.sysid, source, msg.received_monotonic_s):
+                continue
+            accepted = True
             self.router.dispatch(msg)
+        if accepted:
+            self.transport.adopt_source()
 
     def send(self, name: str, /, **fields: FieldValue | bytes) -> None:
         """Encode and send one message now; raises NotConnected when the link cannot carry it."""

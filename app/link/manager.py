@@ -248,6 +248,7 @@ class LinkManager:
                     gcs_compid=self.gcs_compid,
                     signing_key=signing_key,
                     heartbeat_interval_s=self.timing.heartbeat_interval_s,
+                    sysid_release_s=self.timing.online_timeout_s,
                 )
                 await link.open()
                 self._links[link.name] = link

@@ -218,11 +218,15 @@ class Transport(ABC):
     """One endpoint's byte pipe. Subclasses differ in how they stay connected."""
 
     is_datagram: bool = False
+    confirm_peers: bool = False
+    """Reply only to senders the owner accepted (``adopt_source``); UDP's ``udpin`` heeds it."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._on_data: DataCallback | None = None
         self._closed = asyncio.Event()
+        self.source: tuple[str | Any, int] | None = None
+        """The address the bytes being delivered came from (datagrams; None for streams)."""
 
     @property
     @abstractmethod
@@ -249,6 +253,9 @@ class Transport(ABC):
         if self._on_data is not None and data:
             self._on_data(data)
 
+    def adopt_source(self) -> None:  # noqa: B027  # a no-op unless the transport chooses its peer
+        """Called from ``on_data`` when the bytes proved to come from a vehicle (see UdpTransport)."""
+
 
 def make_transport(endpoint: Endpoint) -> Transport:
     """The transport class for an endpoint kind."""
@@ -273,7 +280,12 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 class UdpTransport(Transport):
     """``udpin`` listens and replies to the last peer heard (pymavlink's rule); ``udpout`` sends
-    to a fixed address and receives its replies on the same socket."""
+    to a fixed address and receives its replies on the same socket.
+
+    With ``confirm_peers`` set (a ``Link`` sets it), ``udpin`` replies to the last sender whose
+    bytes the link accepted (``adopt_source``, called from ``on_data``) instead of the last one
+    heard, so a stranger's garbage or a conflicting system id cannot redirect the vehicle's commands.
+    """
 
     is_datagram = True
 
@@ -322,9 +334,14 @@ class UdpTransport(Transport):
         log.info("udp %s open on local port %d", self.endpoint, self.local_port)
 
     def _datagram(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        if self.endpoint.kind == "udpin":
+        if self.endpoint.kind == "udpin" and not self.confirm_peers:
             self._peer = addr
+        self.source = addr
         self._deliver(data)
+
+    def adopt_source(self) -> None:
+        if self.endpoint.kind == "udpin" and self.source is not None:
+            self._peer = self.source
 
     def send(self, data: bytes) -> None:
         if self._udp is None or self._udp.is_closing():

@@ -204,6 +204,8 @@ class FlightService:
         out: dict[str, Any] = {"drone_id": drone_id, "linked": linked}
         if linked:
             out.update(state_json(self.manager.state(str(drone_id))))
+            # The link's counters: bad, unknown, unsigned, replayed and conflicting packets it dropped.
+            out["link"] = self.manager.vehicle(str(drone_id)).link.stats.as_json()
         out["warnings"] = self.warnings(drone_id)
         out["last_upload"] = dict(upload) if upload else None
         run = self._flights.get(drone_id)
