@@ -606,7 +606,7 @@ def _build_zone(
     raw_kind = props.get("kind")
     if raw_kind is None:
         report.add(f"{ppath}/kind", "missing required property 'kind'")
-    elif raw_kind not in {k.value for k in ZoneKind}:
+    elif not isinstance(raw_kind, str) or raw_kind not in {k.value for k in ZoneKind}:  # a list is unhashable
         choices = ", ".join(k.value for k in ZoneKind)
         report.add(f"{ppath}/kind", f"kind {_describe(raw_kind)} is not one of {choices}")
     else:

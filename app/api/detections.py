@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.deps import FlightPlanner, Reader
 from app.api.guard import CheckedRoute, UtcInstant
@@ -32,11 +32,13 @@ def _service(request: Request) -> DetectionService:
 
 
 class PointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, never silently dropped
     type: Literal["Point"]
     coordinates: tuple[Lon, Lat]
 
 
 class PolygonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     type: Literal["Polygon"]
     coordinates: list[Annotated[list[tuple[Lon, Lat]], Field(min_length=4, max_length=1000)]] = Field(
         min_length=1, max_length=20
@@ -44,6 +46,7 @@ class PolygonIn(BaseModel):
 
 
 class ImageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
     data_base64: str | None = Field(default=None, description="A JPEG or PNG, base64; size limited")
 
@@ -55,6 +58,7 @@ class ImageIn(BaseModel):
 
 
 class DetectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     idempotency_key: str = Field(min_length=1, max_length=200)
     type: str = Field(max_length=64, description="From AEROGRID_DETECTION_MIN_CONFIDENCE's catalogue")
     source: Literal["onboard_ai", "ground_ai", "person"] = "onboard_ai"

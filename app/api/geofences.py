@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import DistrictAdmin, PoolDep, Reader
 from app.api.geojson_schema import ZONE_FEATURE, collection
@@ -75,6 +75,7 @@ async def create_zone(
 
 
 class CeilingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, never silently dropped
     ceiling_m: float = Field(gt=0, le=1000, description="District-wide ceiling, metres above take-off")
 
 

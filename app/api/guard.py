@@ -2,7 +2,9 @@
 
 PostgreSQL cannot store a NUL character (U+0000) in ``text`` or ``jsonb``, asyncpg cannot encode a
 lone UTF-16 surrogate, and ``bigint`` ends at 2**63 - 1. Each of these used to surface as a 500
-from whichever query met it first. ``CheckedRoute`` (every router's ``route_class``) therefore
+from whichever query met it first. Other C0 control characters (and DEL) can be stored, but no
+name, code or note needs them and they rewrite terminals and log lines that show them, so they are
+refused too; tab, line feed and carriage return stay allowed. ``CheckedRoute`` (every router's ``route_class``) therefore
 checks every path and query parameter and decodes every JSON body itself, before the route's own
 validation runs, and answers 422 ``validation_failed`` naming the field. Decoding the body here also
 gives every malformed body (bad UTF-8, bad JSON, nesting too deep) the same 422, instead of
@@ -14,6 +16,7 @@ from __future__ import annotations
 import email.message
 import json
 import re
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -34,22 +37,25 @@ MAX_PROBLEMS = 20
 EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def _printable(text: str) -> str:
-    """The text with NUL and surrogates escaped, so a field name is safe to put in an error body."""
+    """The text with refused characters escaped, so a field name is safe to put in an error body."""
     return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def text_problem(text: str) -> str | None:
-    """Why PostgreSQL cannot store this string, or None when it can."""
+    """Why this string is refused (PostgreSQL cannot store it, or it holds a control character)."""
     found = _UNSTORABLE.search(text)
     if found is None:
         return None
-    if found.group() == "\x00":
+    char = ord(found.group())
+    if char == 0:
         return "contains a NUL character (U+0000), which cannot be stored"
-    return f"contains a lone UTF-16 surrogate (U+{ord(found.group()):04X}), which is not valid Unicode"
+    if char < 0xD800:
+        return f"contains a control character (U+{char:04X}), which is not accepted"
+    return f"contains a lone UTF-16 surrogate (U+{char:04X}), which is not valid Unicode"
 
 
 def _only_floats(items: list[Any]) -> bool:
@@ -153,6 +159,8 @@ def decode_json_body(raw: bytes) -> Any:
         raise fail(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise fail(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # Python refuses to read integers this long (a denial-of-service guard)
+        raise fail(f"a number with more than {sys.get_int_max_str_digits()} digits") from None
     check_value(value, "body")
     return value
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.deps import DistrictAdmin
 from app.api.guard import CheckedRoute
@@ -40,6 +40,7 @@ WebhookAdmin = Annotated[Principal, Depends(_district_wide_admin)]
 
 
 class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, never silently dropped
     url: str = Field(max_length=2000, description="http:// or https:// only")
     event_types: list[str] = Field(min_length=1, max_length=50, description="'*' for every event")
     secret: str = Field(min_length=16, max_length=200, description="HMAC-SHA256 key for the signature")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import DistrictAdmin, FlightPlanner, PoolDep, Reader
 from app.api.grids import CODE_PATTERN
@@ -36,11 +36,13 @@ def _service(request: Request) -> WorkOrderService:
 
 
 class PositionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, never silently dropped
     lon_deg: float = Field(ge=-180, le=180)
     lat_deg: float = Field(ge=-90, le=90)
 
 
 class WorkOrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     channel: str = Field(max_length=64, description="One of AEROGRID_WORKORDER_CHANNELS")
     external_ref: str | None = Field(
         default=None, min_length=1, max_length=200, description="The sender's id: idempotent with channel"
@@ -57,12 +59,14 @@ class WorkOrderIn(BaseModel):
 
 
 class AssigneeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     kind: Literal["worker", "department"] = "worker"
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=50)
 
 
 class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, min_length=1, max_length=2000)
     feedback: str | None = Field(default=None, min_length=1, max_length=5000, description="resolve: required")
     photos: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] = Field(
@@ -72,6 +76,7 @@ class TransitionIn(BaseModel):
 
 
 class SlaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     type: str = Field(pattern=r"^(\*|[a-z0-9_]{1,64})$")
     severity: Severity
     due_s: int = Field(ge=60, le=31_536_000)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -321,7 +321,12 @@ def parse_one_zone(feature: object, *, crs: CoordinateSystem | None) -> Zone:
     try:
         parsed = parse_zones({"type": "FeatureCollection", "features": [feature]}, crs=crs)
     except GeoJSONError as exc:
-        raise _problems_error(exc) from None
+        # The body is the feature itself: name its members, not the collection wrapped around it.
+        own = [
+            replace(p, index=None, field=p.field.removeprefix("features/0").removeprefix("/") or "body")
+            for p in exc.problems
+        ]
+        raise _problems_error(GeoJSONError(own)) from None
     return parsed[0].zone
 
 
