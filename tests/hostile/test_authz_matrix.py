@@ -200,6 +200,53 @@ async def test_a_scoped_tokens_lists_hold_its_communitys_items_and_never_another
     assert not failures, "\n".join(failures)
 
 
+def _group_codes(body: Any) -> set[Any]:
+    """The grid codes of ``/alerts/counts`` (``counts``) or ``/stats/work-orders`` (``groups``)."""
+    rows = body["counts"] if "counts" in body else body["groups"]
+    return {row["code"] if "code" in row else row["key"] for row in rows}
+
+
+async def test_filters_naming_another_community_give_none_of_its_items(
+    client: httpx.AsyncClient, district: District
+) -> None:
+    """A scoped viewer that filters by CB's community, grid or drone gets an empty answer (404 where
+    docs/api.md says so: telemetry of another community's grid); grouped and unfiltered answers hold
+    CA and never CB."""
+    f, own = district.foreign, district.own
+    viewer = district.scoped[Role.VIEWER]
+    empty: list[tuple[str, dict[str, str | int]]] = [
+        ("/grids", {"community": f.code}),
+        ("/alerts", {"community": f.code}),
+        ("/alerts", {"grid": f.grid}),
+        ("/alerts", {"drone_id": f.drone}),
+        ("/work-orders", {"community": f.code}),
+        ("/work-orders", {"grid": f.grid}),
+        ("/runs", {"schedule_id": f.schedule}),
+    ]
+    failures: list[str | None] = []
+    for path, params in empty:
+        r = await client.get(path, params=params, headers=viewer)
+        if r.status_code != 200 or r.json() not in ([], {"type": "FeatureCollection", "features": []}):
+            failures.append(f"{path} {params}: {r.status_code} {r.text[:160]}, expected 200 and nothing")
+    grouped: list[tuple[str, dict[str, str | int]]] = [
+        ("/alerts/counts", {"by": "grid"}),
+        ("/stats/work-orders", {"by": "grid", "from": "2026-01-01T00:00:00Z", "to": "2040-01-01T00:00:00Z"}),
+    ]
+    for path, params in grouped:
+        r = await client.get(path, params=params, headers=viewer)
+        codes = _group_codes(r.json()) if r.status_code == 200 else set()
+        if own.grid not in codes or f.grid in codes:
+            failures.append(f"{path} {params}: {r.status_code} {r.text[:160]}, expected {own.grid} only")
+    r = await client.get("/telemetry/samples", params={"grid": f.grid}, headers=viewer)
+    failures.append(mismatch("GET", f"/telemetry/samples?grid={f.grid}", "CA viewer", r, 404))
+    for kind in ("samples", "events"):
+        r = await client.get(f"/telemetry/{kind}", headers=viewer)
+        drones = {item["drone_id"] for item in r.json()["items"]} if r.status_code == 200 else set()
+        if own.drone not in drones or f.drone in drones:
+            failures.append(f"/telemetry/{kind} as CA viewer: {r.status_code}, drones {sorted(drones)}")
+    assert not [x for x in failures if x], "\n".join(x for x in failures if x)
+
+
 @pytest.mark.parametrize("role", list(Role))
 async def test_a_district_wide_token_with_the_permission_reaches_every_route(
     client: httpx.AsyncClient, district: District, role: Role
