@@ -27,7 +27,7 @@ from tests.browser.stack import District, ServiceStack
 
 log = logging.getLogger("screenshots")
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-TRACK_S = 8.0
+TRACK_S = 15.0
 """How long the drones fly on the open page before the first picture, so their tracks show."""
 
 

@@ -262,22 +262,30 @@ def test_a_work_orders_detail_shows_its_history_and_only_allowed_transitions(
     assert detail.find_elements(By.CSS_SELECTOR, "button[data-transition]") == []
 
 
+def shown_labels(driver: WebDriver) -> list[str]:
+    return [
+        e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-i18n]") if e.is_displayed() and e.text
+    ]
+
+
 def test_chinese_labels_render_when_the_browser_prefers_chinese(
     open_browser: Launcher, district: District
 ) -> None:
-    driver = signed_in(open_browser, district, "operator", lang="zh-CN")
+    driver = open_browser(lang="zh-CN")
+    driver.get(district.url_a + "/")
+    wait_for(driver, "the sign-in form", lambda d: visible(d, "#signin-token"))
     assert one(driver, "html").get_attribute("lang") == "zh-CN"
-    labels = [
-        e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-i18n]") if e.is_displayed() and e.text
-    ]
-    assert labels, "labelled elements are shown"
+    assert one(driver, "#signin-submit").text == "登录"
+    sign_in(driver, district.url_a, district.tokens["operator"], "operator")
+    assert one(driver, '[data-i18n="panel.alerts"]').get_attribute("textContent") == "告警"
+    labels = shown_labels(driver)
+    assert len(labels) > 10, labels
     assert all(CJK.search(text) for text in labels), [t for t in labels if not CJK.search(t)]
     one(driver, "#lang-toggle").click()
     wait_for(driver, "switched to English", lambda d: one(d, "html").get_attribute("lang") == "en")
-    english = [
-        e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-i18n]") if e.is_displayed() and e.text
-    ]
-    assert english and not any(CJK.search(text) for text in english), english
+    assert one(driver, '[data-i18n="panel.alerts"]').get_attribute("textContent") == "Alerts"
+    english = shown_labels(driver)
+    assert len(english) == len(labels) and not any(CJK.search(text) for text in english), english
 
 
 def test_a_drone_linked_by_the_other_instance_shows_on_this_ones_page(
