@@ -100,6 +100,8 @@ def instance_settings(settings: Settings, dsn: str, index: int, count: int, host
 
 
 class Demo:
+    """One demo session: its console, its stop event (set by SIGINT/SIGTERM) and its instances."""
+
     def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
         self.args = args
         self.settings = settings
@@ -252,9 +254,7 @@ class Demo:
         assert instance.task is not None
         while not instance.server.started:
             if instance.task.done():
-                raise patrols.DemoError(
-                    f"the service did not start on {instance.base_url} (port in use? see the log)"
-                )
+                raise patrols.DemoError(f"the service did not start on {instance.base_url}: port in use?")
             self.checkpoint()
             await asyncio.sleep(0.05)
 

@@ -36,6 +36,7 @@ FLYING_WITHIN_S = 30.0
 READY_WITHIN_S = 30.0
 STOPPED_WITHIN_S = 30.0
 MAX_CONSOLE_LINES = 16
+TOOK_OFF = {"running", "paused", "returning", "landed", "waiting", "completed"}
 
 
 def _free_port() -> int:
@@ -144,12 +145,27 @@ def _flying(client: httpx.Client) -> list[dict[str, Any]] | None:
     return flying or None
 
 
+def _kinds_in_the_air(client: httpx.Client) -> set[str] | None:
+    """The mission kinds (coverage, broadcast) of the scheduled runs that took off; None while not both."""
+    kinds = {m["id"]: m["kind"] for m in client.get("/missions").json()}
+    runs = client.get("/runs").json()
+    took_off = {kinds[r["mission_id"]] for r in runs if r["schedule_id"] and r["state"] in TOOK_OFF}
+    return took_off if {"coverage", "broadcast"} <= took_off else None
+
+
 def test_a_scheduled_patrol_is_flying_within_30_s_of_the_command(demo: Demo) -> None:
     with demo.client("operator") as client:
         remaining_s = FLYING_WITHIN_S - (time.monotonic() - demo.started_at)
         flying = _wait_for("drone in flight", remaining_s, lambda: _flying(client), process=demo.process)
         runs = client.get("/runs").json()
     assert {s["drone_id"] for s in flying} <= {r["drone_id"] for r in runs if r["schedule_id"] is not None}
+
+
+def test_coverage_and_broadcast_patrols_both_take_off(demo: Demo) -> None:
+    with demo.client("operator") as client:
+        _wait_for(
+            "both patrol kinds in the air", 20.0, lambda: _kinds_in_the_air(client), process=demo.process
+        )
 
 
 def test_an_injected_link_cut_raises_a_link_lost_alert(demo: Demo) -> None:
