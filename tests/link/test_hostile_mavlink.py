@@ -370,7 +370,7 @@ async def test_a_flood_from_one_link_stalls_neither_the_api_nor_the_other_links(
     worst_s = 0.0
     probes = 0
     try:
-        while flood.poll() is None or probes < 5:
+        while flood.poll() is None or probes < 30:  # at least 1.5 s, so the bystander is heard
             started = time.monotonic()
             r = await d.client.get("/healthz")
             worst_s = max(worst_s, time.monotonic() - started)
