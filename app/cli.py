@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--json-logs", action="store_true")
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="the demo: sample district, simulated drones, admin token, API")
+    demo = sub.add_parser("demo", help="a live district: drones on patrol, the page, faults, detections")
     cli_demo.add_arguments(demo)
     demo.set_defaults(func=lambda args, settings: cli_demo.main(args, settings))
 
