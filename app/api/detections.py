@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.deps import FlightPlanner, Reader
 from app.api.guard import CheckedRoute, UtcInstant
@@ -22,8 +22,8 @@ router = APIRouter(
 )
 
 DetectionId = Annotated[int, Path(ge=1, le=2**62)]
-Lon = Annotated[float, Field(ge=-180, le=180)]
-Lat = Annotated[float, Field(ge=-90, le=90)]
+Lon = Annotated[float, Field(ge=-180, le=180, strict=True)]  # strict: a string is not a coordinate
+Lat = Annotated[float, Field(ge=-90, le=90, strict=True)]
 
 
 def _service(request: Request) -> DetectionService:
@@ -43,6 +43,15 @@ class PolygonIn(BaseModel):
     coordinates: list[Annotated[list[tuple[Lon, Lat]], Field(min_length=4, max_length=1000)]] = Field(
         min_length=1, max_length=20
     )
+
+    @field_validator("coordinates")
+    @classmethod
+    def _closed(cls, rings: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        """RFC 7946 rings end where they start; shapely would close an open one silently."""
+        for i, ring in enumerate(rings):
+            if ring[0] != ring[-1]:
+                raise ValueError(f"ring {i} is not closed: its last position must equal its first")
+        return rings
 
 
 class ImageIn(BaseModel):

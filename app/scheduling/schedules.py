@@ -146,13 +146,15 @@ def parse_rule(
     text = text.removeprefix("RRULE:")
     if not text or any(bad in text.upper() for bad in ("DTSTART", "\n", "EXDATE", "RDATE", "EXRULE")):
         raise RuleError("rrule", "expected one RFC 5545 RRULE such as FREQ=DAILY;BYHOUR=8;BYMINUTE=0")
+    fields = dict(part.split("=", 1) for part in text.upper().split(";") if "=" in part)
+    if "COUNT" in fields and "UNTIL" in fields:  # RFC 5545 3.3.10; dateutil only warns
+        raise RuleError("rrule", "COUNT and UNTIL must not both be given")
     try:
         parsed = rrulestr(text, dtstart=start.astimezone(tz))
     except (ValueError, TypeError, OverflowError, KeyError, IndexError) as exc:
         raise RuleError("rrule", f"does not parse: {str(exc)[:200]}") from exc
     if not isinstance(parsed, rrule):
         raise RuleError("rrule", "expected one RRULE, not a rule set")
-    fields = dict(part.split("=", 1) for part in text.upper().split(";") if "=" in part)
     period_s = _PERIOD_S.get(fields.get("FREQ", ""))
     interval = int(fields.get("INTERVAL", "1"))  # rrulestr has accepted it as an integer
     if period_s is not None and period_s * interval < min_interval_s:

@@ -4,7 +4,7 @@ One transaction per detection: the detection row, the detection alert it opens o
 type within ``join_radius_m`` and ``join_window_s``: the alert's count rises instead of a second
 alert opening), and, for a newly opened alert whose type and severity a rule names, the work
 order (idempotent on ``detection-alert:<id>``). An uploaded image is checked from its bytes
-(JPEG or PNG magic, size limit), written beside its final name first and renamed into place only
+(a whole JPEG or PNG of sane dimensions, app/services/images.py; size limit), written beside its final name first and renamed into place only
 after the commit, so a refused detection leaves no file and a stored one never lacks its image.
 """
 
@@ -28,11 +28,11 @@ from app.auth import Principal
 from app.db.repos import detections as repo
 from app.db.repos.detections import NewDetection
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.services.images import NotAnImage, check_image
 from app.services.placement import place
 from app.services.workorders import OrderRequest, WorkOrderService
 
 SEVERITY_RANK: Final = {"info": 0, "warning": 1, "critical": 2}
-_MAGIC: Final = ((b"\xff\xd8\xff", "image/jpeg", "jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", "png"))
 CHANNEL_BY_SOURCE: Final = {"onboard_ai": "drone", "ground_ai": "video_ai", "person": "inspection"}
 
 
@@ -95,14 +95,6 @@ def detection_json(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def image_kind(data: bytes) -> tuple[str, str] | None:
-    """(MIME type, extension) from the leading bytes, or None when it is neither JPEG nor PNG."""
-    for magic, mime, ext in _MAGIC:
-        if data.startswith(magic):
-            return mime, ext
-    return None
-
-
 class DetectionService:
     def __init__(
         self, pool: asyncpg.Pool, rules: DetectionRules, workorders: WorkOrderService, image_dir: Path
@@ -136,10 +128,11 @@ class DetectionService:
             raise _invalid("image.data_base64", "not valid base64") from None
         if len(data) > self.rules.image_max_bytes:
             raise _invalid("image.data_base64", f"{len(data)} bytes; at most {self.rules.image_max_bytes}")
-        kind = image_kind(data)
-        if kind is None:
-            raise _invalid("image.data_base64", "not a JPEG or PNG image (checked from its bytes)")
-        return data, kind[0], kind[1]
+        try:
+            mime, ext = check_image(data)
+        except NotAnImage as exc:
+            raise _invalid("image.data_base64", str(exc)) from None
+        return data, mime, ext
 
     async def submit(self, d: DetectionIn, principal: Principal) -> tuple[dict[str, Any], bool]:
         """Store the detection (or return the one stored under the same key): (detection, new)."""

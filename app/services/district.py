@@ -54,6 +54,13 @@ class _StoredGrid:
     geometry: Polygon | MultiPolygon
 
 
+def _require_features(features: Sequence[object]) -> None:
+    """An import of an empty collection is a wrong file or a truncated export, not a no-op."""
+    if not features:
+        problem = "the collection is empty: nothing to import"
+        raise ValidationFailed(f"features: {problem}", details=[{"field": "features", "problem": problem}])
+
+
 def _problems_error(exc: GeoJSONError) -> ValidationFailed:
     details = [
         {"index": p.index, "code": p.code, "field": p.field, "problem": p.message} for p in exc.problems
@@ -94,6 +101,7 @@ async def import_grids(
         features = await asyncio.to_thread(parse_grids, doc, crs=crs, max_vertices=MAX_VERTICES)
     except GeoJSONError as exc:
         raise _problems_error(exc) from None
+    _require_features(features)
     outside = sorted({f.community_code for f in features if not principal.sees_community(f.community_code)})
     if outside:
         raise Forbidden(f"token is not scoped to communities {', '.join(outside)}")
@@ -307,6 +315,7 @@ async def import_zones(
         features = await asyncio.to_thread(parse_zones, doc, crs=crs, max_vertices=MAX_VERTICES)
     except GeoJSONError as exc:
         raise _problems_error(exc) from None
+    _require_features(features)
     check_addressable((f.index, f.zone.zone_id) for f in features)
     rows = [_zone_row(f.zone) for f in features]
     async with pool.acquire() as conn, conn.transaction():

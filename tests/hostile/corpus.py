@@ -16,7 +16,7 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -135,7 +135,7 @@ def square(lon: float, lat: float, size_deg: float = 0.003) -> list[list[float]]
     ]
 
 
-def grid_feature(code: str, ring: list[list[float]], **props: Any) -> dict[str, Any]:
+def grid_feature(code: str, ring: list[list[Any]], **props: Any) -> dict[str, Any]:
     base = {
         "code": code,
         "name": f"grid {code}",
@@ -235,9 +235,11 @@ _UNION_TAGS = {"int", "float", "str", "bool", "list", "dict", "tuple"}
 
 
 def _normalised(field: str) -> str:
-    """A detail's field as a dotted path without the ``body.`` prefix or pydantic's union tags
-    (``body.position.Point.coordinates`` names ``position.coordinates``)."""
-    parts = field.replace("/", ".").removeprefix("body.").split(".")
+    """A detail's field as a dotted path without its ``body.``/``query.``/``path.`` prefix or
+    pydantic's union tags (``body.position.Point.coordinates`` names ``position.coordinates``)."""
+    parts = field.replace("/", ".").split(".")
+    if parts[0] in ("body", "query", "path") and len(parts) > 1:
+        parts = parts[1:]
     kept = [p for p in parts if p not in _UNION_TAGS and not p[:1].isupper() and "[" not in p]
     return ".".join(kept)
 
@@ -574,3 +576,75 @@ class Connection:
         else:
             body = await asyncio.wait_for(self.reader.readexactly(int(headers.get("content-length", 0))), 30)
         return Answer(status, headers, body)
+
+
+# --- a campaign of hostile requests -------------------------------------------------------------
+
+FOLLOW_UP = ("GET", "/tokens/me")
+"""The valid request that must succeed on the same connection after hostile ones."""
+
+
+class Campaign:
+    """Hostile requests on one connection, each followed by a valid one; failures are collected so
+    one run names every case that went wrong, not just the first."""
+
+    def __init__(self, conn: Connection, headers: dict[str, str], label: str) -> None:
+        self.conn = conn
+        self.headers = headers
+        self.label = label
+        self.failures: list[str] = []
+        self.sent = 0
+
+    async def expect(
+        self,
+        case: str,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        *,
+        field: str | None,
+        statuses: tuple[int, ...] = (422,),
+        contains: str | None = None,
+        follow_up: bool = True,
+        may_succeed: bool = False,
+    ) -> None:
+        """Send one hostile request and check its answer; then (unless the caller batches them)
+        a valid request on the same connection, which must succeed."""
+        answer = await self.conn.request(method, target, self.headers, body)
+        self.sent += 1
+        if may_succeed and 200 <= answer.status < 300:
+            problem = None  # stored or matched verbatim: a refusal is the other good answer
+        else:
+            problem = rejection_problem(answer.status, answer.body, field=field, statuses=statuses)
+        if problem is None and contains is not None and contains not in answer.json()["message"]:
+            problem = f"message lacks {contains!r}: {answer.body[:300]!r}"
+        if problem is not None:
+            self.failures.append(f"{self.label} [{case}] {target[:120]}: {problem}")
+        if follow_up:
+            await self.follow_up(case)
+
+    async def follow_up(self, case: str) -> None:
+        follow = await self.conn.request(*FOLLOW_UP, self.headers)
+        if follow.status != 200:
+            self.failures.append(
+                f"{self.label} [{case}]: the next request got {follow.status}: {follow.body[:200]!r}"
+            )
+
+    def assert_clean(self) -> None:
+        """Called by each test at its end (the fixture then checks that no row was written)."""
+        assert self.sent > 0, f"{self.label}: no case was sent"
+        assert not self.failures, "\n".join(self.failures)
+
+
+@contextlib.asynccontextmanager
+async def campaign_on(
+    port: int, headers: dict[str, str], pool: asyncpg.Pool, label: str
+) -> AsyncIterator[Campaign]:
+    """A campaign on a fresh connection; on leaving, no table may have gained or lost a row."""
+    before = await table_counts(pool)
+    conn = await Connection.open(port)
+    try:
+        yield Campaign(conn, headers, label)
+    finally:
+        await conn.close()
+    assert changed(before, await table_counts(pool)) == {}, "rows were written"

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from tests.conftest import auth
+from tests.hostile.corpus import png
 from tests.workorders.district import G1_WORKER, G2_WORKER, IN_G1, IN_G2, scoped_token, two_grids
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png(16, 16)  # a whole PNG: the service checks the structure, not only the magic
 
 
 @pytest.fixture
