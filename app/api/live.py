@@ -139,10 +139,22 @@ async def _apply(ws: WebSocket, hub: LiveHub, client: LiveClient, frame: dict[st
         hub.offer_latest(client)
 
 
+def _binary_frame() -> ProtocolError:
+    problem = "a binary frame; the protocol is JSON text"
+    return ProtocolError(
+        "validation_failed", f"message: {problem}", [{"field": "message", "problem": problem}]
+    )
+
+
 async def _receive(ws: WebSocket, hub: LiveHub, client: LiveClient) -> None:
     while True:
-        text = await ws.receive_text()
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
         try:
+            if text is None:  # answered like any other bad message: the socket stays open
+                raise _binary_frame()
             await _apply(ws, hub, client, protocol.parse_frame(text))
         except ProtocolError as exc:
             client.offer_event(protocol.error_message(exc))

@@ -11,6 +11,7 @@ naming the field). docs/live.md is the reference; parsing here never raises anyt
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -23,6 +24,8 @@ MAX_TARGETS: Final = 5_000
 """At most this many drones (or grids, or communities) in one subscribe message."""
 
 CODE_MAX_CHARS: Final = 64
+CODE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""Grid and community codes, as the API and the database's CHECK constraints hold them."""
 
 
 class ProtocolError(Exception):
@@ -54,15 +57,22 @@ def parse_frame(text: str) -> dict[str, Any]:
     if len(text) > MAX_FRAME_CHARS:
         raise _invalid("message", f"longer than {MAX_FRAME_CHARS} characters")
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = json.loads(text, parse_constant=_no_constant)
+    except ValueError:  # an integer too long to read included
         raise _invalid("message", "not JSON") from None
+    except RecursionError:
+        raise _invalid("message", "nested too deeply") from None
     if not isinstance(value, dict):
         raise _invalid("message", "not a JSON object")
     kind = value.get("type")
     if not isinstance(kind, str):
         raise _invalid("type", "required, a string")
     return value
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: a ``ping`` id echoed back would make the pong unreadable."""
+    raise _invalid("message", f"{name} is not a JSON number")
 
 
 def auth_token(frame: dict[str, Any]) -> str:
@@ -82,8 +92,10 @@ def _codes(frame: dict[str, Any], field: str) -> frozenset[str]:
     if len(raw) > MAX_TARGETS:
         raise _invalid(field, f"at most {MAX_TARGETS} entries")
     for i, code in enumerate(raw):
-        if not isinstance(code, str) or not 1 <= len(code) <= CODE_MAX_CHARS:
-            raise _invalid(f"{field}[{i}]", f"must be a code of 1 to {CODE_MAX_CHARS} characters")
+        if not isinstance(code, str) or CODE_RE.fullmatch(code) is None:
+            raise _invalid(
+                f"{field}[{i}]", f"must be a code of 1 to {CODE_MAX_CHARS} letters, digits, '.', '_' or '-'"
+            )
     return frozenset(raw)
 
 

@@ -106,7 +106,7 @@ async def test_non_finite_coordinates_are_refused_by_every_route_that_reads_one(
     campaign: Campaign, literal: str
 ) -> None:
     ring = corpus.square(LON0, LAT0)
-    marked = [[corpus.MARKER, ring[0][1]], *ring[1:-1], [corpus.MARKER, ring[0][1]]]
+    marked: list[list[Any]] = [[corpus.MARKER, ring[0][1]], *ring[1:-1], [corpus.MARKER, ring[0][1]]]
     for method, url, body, field in geometry_targets(corpus.polygon(marked)):
         text = json.dumps(body).replace(json.dumps(corpus.MARKER), literal)
         await campaign.expect(literal, method, url, text.encode(), field=field)
