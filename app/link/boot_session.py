@@ -9,7 +9,9 @@ its mission may be gone. The link cannot see a reboot directly, so ``BootClock``
 - after a silence (nothing heard, or no time-stamped sample while HEARTBEATs went on: a vehicle
   that rebooted quickly streams nothing until asked), a time since boot that advanced much less
   than the silence lasted (at the vehicle's own clock rate, which is the speed-up for a simulator)
-  is a new boot that has already run past the old uptime;
+  is a new boot that has already run past the old uptime, provided that uptime fits in the
+  silence: a clock older than the silence is the same boot whose first packets after it were held
+  back on the way (a network queue flushing stale packets when a cut link comes back);
 - after a silence the session is *unconfirmed* until the next sample says which of the two it is.
 
 ``(drone, boot_id, time_boot_ms)`` is therefore a key that identifies one sample of one vehicle.
@@ -112,7 +114,9 @@ class BootClock:
                 f"time since boot went back from {last_ms / 1000:.1f} s to {new_ms / 1000:.1f} s "
                 f"over a {silence_s:.1f} s silence"
             )
-        if advanced_ms < expected_ms - tolerance_ms:
+        if advanced_ms < expected_ms - tolerance_ms and new_ms <= expected_ms + tolerance_ms:
+            # Only a boot that fits in the silence: a clock older than the silence is the same boot,
+            # its first packets after it held back on the way (a link's queue flushed after an outage).
             return (
                 f"time since boot advanced {advanced_ms / 1000:.1f} s over a {silence_s:.1f} s silence "
                 f"(expected about {expected_ms / 1000:.1f} s)"

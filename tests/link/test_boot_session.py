@@ -145,6 +145,19 @@ def test_uptime_that_kept_pace_with_a_silence_is_the_same_boot() -> None:
     assert any(e.kind == "link" and "heard again after 120.0 s" in e.text for e in state.events)
 
 
+def test_stale_packets_flushed_after_a_link_cut_are_the_same_boot() -> None:
+    # bench/faults.py cut a link for 5 s under a simulator at 10x: when it came back the kernel
+    # delivered the packets it had queued, the first one sent 3.2 s into the cut, so the clock
+    # advanced 32 s over a 5.1 s silence instead of 51 s. A reboot in a 5.1 s silence could not
+    # show an uptime of 340 s: the same boot, and the run in the air must not be failed.
+    v = FakeVehicle()
+    last_ms, at_s = v.steady(250_000, T0_S, 6, rate=10.0)
+    v.heartbeat(at_s + 5.1)
+    v.position(last_ms + 31_600, at_s + 5.1)
+    state = v.tracker.snapshot()
+    assert state.boot_id == 1 and state.boot_confirmed
+
+
 def test_heartbeats_alone_through_a_gap_in_the_samples_do_not_hide_a_reboot() -> None:
     v = FakeVehicle()
     last_ms, at_s = v.steady(5_000, T0_S, 4, rate=10.0)
@@ -157,12 +170,13 @@ def test_heartbeats_alone_through_a_gap_in_the_samples_do_not_hide_a_reboot() ->
 
 def test_a_simulators_clock_rate_is_learned_so_its_gaps_are_judged_at_its_speed_up() -> None:
     v = FakeVehicle()
-    last_ms, at_s = v.steady(10_000, T0_S, 8, rate=25.0)
+    last_ms, at_s = v.steady(1_000, T0_S, 2, rate=25.0)
     v.heartbeat(at_s + 6)
     v.position(last_ms + 150_000, at_s + 6)  # 6 s silent at 25x: same boot
     assert v.tracker.boot_id == 1
     v.heartbeat(at_s + 16)
-    v.position(last_ms + 150_000 + 100_000, at_s + 16)  # 10 s silent but only 100 s on: rebooted
+    # 10 s silent but only 60 s on, and up 261 s: a boot that fits in the 250 s silence, rebooted
+    v.position(last_ms + 150_000 + 60_000, at_s + 16)
     assert v.tracker.boot_id == 2
 
 
