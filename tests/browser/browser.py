@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver as Chrome
 from selenium.webdriver.common.by import By
@@ -67,19 +72,81 @@ def launch(profile_dir: Path, *, lang: str = "en-US") -> Chrome:
 def wait_for(
     driver: WebDriver, what: str, condition: Callable[[WebDriver], object], timeout_s: float = 10.0
 ) -> object:
-    """``condition`` polled every 100 ms until truthy; the assertion names ``what`` otherwise."""
+    """``condition`` polled every 100 ms until truthy; the assertion names ``what`` otherwise.
+
+    An element the page replaced between finding and using it (the lists re-render on every live
+    update) is retried like a false condition.
+    """
+    waiting = WebDriverWait(
+        driver,
+        timeout_s,
+        poll_frequency=0.1,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
     try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(condition)
-    except Exception as exc:
-        raise AssertionError(f"{what}: not within {timeout_s} s ({type(exc).__name__})") from exc
+        return waiting.until(condition)
+    except TimeoutException as exc:
+        raise AssertionError(f"{what}: not within {timeout_s} s") from exc
+
+
+# Reads go through one script each, so they see one rendering of the page, never half of two.
+_VISIBLE_JS = "return [...document.querySelectorAll(arguments[0])].some((e) => e.checkVisibility())"
+_ATTRS_JS = """const e = document.querySelector(arguments[0]);
+return e ? Object.fromEntries(arguments[1].map((n) => [n, e.getAttribute(n)])) : null;"""
+_ALL_ATTR_JS = "return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute(arguments[1]))"
+_TEXT_JS = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null"
+_SHOWN_TEXTS_JS = """return [...document.querySelectorAll(arguments[0])]
+  .filter((e) => e.checkVisibility()).map((e) => e.innerText).filter(Boolean)"""
 
 
 def visible(driver: WebDriver, css: str) -> bool:
-    return any(e.is_displayed() for e in driver.find_elements(By.CSS_SELECTOR, css))
+    """Some element matching ``css`` is rendered (neither it nor an ancestor hidden)."""
+    return bool(driver.execute_script(_VISIBLE_JS, css))
+
+
+def attrs(driver: WebDriver, css: str, *names: str) -> dict[str, str | None] | None:
+    """The attributes of the first element matching ``css``; None when there is none."""
+    found: dict[str, str | None] | None = driver.execute_script(_ATTRS_JS, css, list(names))
+    return found
+
+
+def attr(driver: WebDriver, css: str, name: str) -> str | None:
+    found = attrs(driver, css, name)
+    return None if found is None else found[name]
+
+
+def all_attr(driver: WebDriver, css: str, name: str) -> list[str | None]:
+    values: list[str | None] = driver.execute_script(_ALL_ATTR_JS, css, name)
+    return values
+
+
+def text(driver: WebDriver, css: str) -> str:
+    """The rendered text of the first element matching ``css`` ("" when there is none)."""
+    return str(driver.execute_script(_TEXT_JS, css) or "")
+
+
+def shown_texts(driver: WebDriver, css: str) -> list[str]:
+    """The rendered texts of the visible elements matching ``css`` that have any."""
+    texts: list[str] = driver.execute_script(_SHOWN_TEXTS_JS, css)
+    return texts
+
+
+def count(driver: WebDriver, css: str) -> int:
+    return len(driver.find_elements(By.CSS_SELECTOR, css))
 
 
 def one(driver: WebDriver, css: str) -> WebElement:
     return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def click(driver: WebDriver, css: str, what: str) -> None:
+    """A real click on the first element matching ``css``, found again if the page replaced it."""
+
+    def clicked(d: WebDriver) -> bool:
+        one(d, css).click()
+        return True
+
+    wait_for(driver, f"click {what}", clicked)
 
 
 def sign_in(driver: WebDriver, base_url: str, token: str, role: str) -> None:
@@ -87,7 +154,7 @@ def sign_in(driver: WebDriver, base_url: str, token: str, role: str) -> None:
     driver.get(base_url + "/")
     wait_for(driver, "the sign-in form", lambda d: visible(d, "#signin-token"))
     one(driver, "#signin-token").send_keys(token)
-    one(driver, "#signin-submit").click()
+    click(driver, "#signin-submit", "sign in")
     wait_for(
         driver,
         f"signed in as {role}",
@@ -95,9 +162,7 @@ def sign_in(driver: WebDriver, base_url: str, token: str, role: str) -> None:
     )
     assert not visible(driver, "#signin"), "the sign-in form hides once signed in"
     wait_for(
-        driver,
-        "the live stream connected",
-        lambda d: one(d, "#conn-status").get_attribute("data-state") == "connected",
+        driver, "the live stream connected", lambda d: attr(d, "#conn-status", "data-state") == "connected"
     )
 
 

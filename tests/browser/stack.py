@@ -51,6 +51,8 @@ FLYING_GRIDS = ("HB-05-01", "HB-04-04")
 """Two grids about 1.6 km apart: their runs never conflict, both drones show on one screen."""
 PAD_GRIDS = ("HB-02-03", "HB-03-04")
 REMOTE_GRID = "HB-01-06"
+WORKORDER_GRID = "HB-05-05"
+"""No drone flies over it, so a click on it lands on the grid."""
 FIRST_SYSID = 61
 
 
@@ -224,26 +226,18 @@ class ServiceStack:
         for kind, path in (("grids", "/grids/import"), ("zones", "/geofences/import")):
             r = await client.post(path, json=sample_document(kind), headers=admin_h)
             assert r.status_code == 200, r.text
-        drones = []
-        for v in vehicles:
-            drone_id = await register(client, operator_h, v, battery_wh=BATTERY_WH)
-            drones.append(Drone(f"sim-{v.config.sysid}", drone_id, v))
+        ids = await asyncio.gather(
+            *(register(client, operator_h, v, battery_wh=BATTERY_WH) for v in vehicles)
+        )
+        drones = [Drone(f"sim-{v.config.sysid}", i, v) for v, i in zip(vehicles, ids, strict=True)]
         await leases_held_by(dsn, "A", len(drones), timeout_s=15.0)
         # Only now B: started earlier, its first round could claim the drones A just registered.
         b = ServeProcess(dsn, self.work_dir / "b", self.work_dir / "b.log")
         b_ready = asyncio.create_task(b.ready())
         try:
-            for drone, code in zip(drones, FLYING_GRIDS, strict=False):
-                mission = await plan_mission(
-                    client, operator_h, drone.drone_id, grid_codes=[code], swath_m=40, alt_m=40, speed_mps=10
-                )
-                r = await client.post(
-                    "/runs",
-                    json={"mission_id": mission["id"], "drone_id": drone.drone_id},
-                    headers=operator_h,
-                )
-                assert r.status_code == 201, r.text
-                drone.run_id = r.json()["id"]
+            await asyncio.gather(
+                *(_fly(client, operator_h, d, code) for d, code in zip(drones, FLYING_GRIDS, strict=False))
+            )
             assigned, resolved = await _work_orders(client, operator_h)
             await b_ready
         except BaseException:
@@ -251,8 +245,7 @@ class ServiceStack:
             b.stop()
             raise
         remote = await _linked_by_b(dsn, b, remote_vehicle, role_tokens["admin"])
-        for drone in drones[: len(FLYING_GRIDS)]:
-            await _until_in_the_air(client, operator_h, drone)
+        await asyncio.gather(*(_until_in_the_air(client, operator_h, d) for d in drones[: len(FLYING_GRIDS)]))
         district = District(
             url_a=url_a,
             url_b=b.url,
@@ -270,6 +263,18 @@ class ServiceStack:
         return district, b
 
 
+async def _fly(client: httpx.AsyncClient, headers: dict[str, str], drone: Drone, grid_code: str) -> None:
+    """Plan a coverage of ``grid_code`` for the drone and start a run of it."""
+    mission = await plan_mission(
+        client, headers, drone.drone_id, grid_codes=[grid_code], swath_m=40, alt_m=40, speed_mps=10
+    )
+    r = await client.post(
+        "/runs", json={"mission_id": mission["id"], "drone_id": drone.drone_id}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    drone.run_id = int(r.json()["id"])
+
+
 async def _work_orders(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[int, int]:
     """One order assigned to its grid's worker (at open), one resolved with feedback."""
     ids = []
@@ -283,7 +288,7 @@ async def _work_orders(client: httpx.AsyncClient, headers: dict[str, str]) -> tu
                 "severity": "warning",
                 "title": title,
                 "description": "Reported by a resident through the 12345 hotline.",
-                "grid_code": FLYING_GRIDS[0],
+                "grid_code": WORKORDER_GRID,
             },
             headers=headers,
         )
