@@ -298,9 +298,9 @@ def wrong_types(valid: Any) -> list[Any]:
 
 
 NON_FINITE = ("NaN", "Infinity", "-Infinity")
+FIELD_LITERALS = ("NaN", "Infinity", str(2**64))
+"""Raw literals tried in every field of every body: non-finite, and an integer beyond 64 bits."""
 """JSON-ish number literals Python's decoder turns into non-finite floats."""
-
-HUGE_INTEGERS = (str(2**64), str(-(2**63) - 1))
 
 
 def leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

@@ -78,22 +78,11 @@ def test_every_route_with_input_is_in_the_corpus(app: FastAPI) -> None:
 
 # --- path parameters --------------------------------------------------------------------------
 
-INTEGER_PATHS_UNROUTED = ("abc", "-1", "1.5", "0x1f", "1e3", "%00", "..%2F..%2Fetc%2Fpasswd", "%20", "1%00")
+INTEGER_PATHS_UNROUTED = ("abc", "-1", "1.5", "%00", "..%2F..%2Fetc%2Fpasswd")
 """Not digits: the id convertor does not match, so no route does: 404 not_found."""
-INTEGER_PATHS_OUT_OF_RANGE = ("0", str(2**62 + 1), str(2**63), str(2**64), "9" * 40)
-CODE_PATHS_REFUSED = (
-    "%00",
-    "a%00b",
-    "a%20b",
-    "%27%3B%20DROP%20TABLE%20grids%3B--",
-    "x" * 65,
-    "%C3%A9",
-    "%ED%A0%80",
-    "%FF",
-    "%01",
-    "a%0Ab",
-)
-ACTION_PATHS_REFUSED = ("bogus", "%00", "arm%00", "ARM", "%27%20OR%201%3D1--", "%ED%A0%80")
+INTEGER_PATHS_OUT_OF_RANGE = ("0", str(2**62 + 1), "9" * 40)
+CODE_PATHS_REFUSED = ("%00", "a%20b", "%27%3B%20DROP%20TABLE%20grids%3B--", "x" * 65, "%ED%A0%80", "%1B")
+ACTION_PATHS_REFUSED = ("bogus", "arm%00", "%27%20OR%201%3D1--")
 
 
 @pytest.mark.parametrize("op", WITH_PATH, ids=[op.label for op in WITH_PATH])
@@ -131,29 +120,25 @@ def _refused_query_values(schema: dict[str, Any]) -> list[str]:
     if kind == "array":
         return [*values, "bogus", SQL_QUERY]
     if kind == "integer":
-        values += ["abc", "1.5", "1e3", "9" * 40, str(2**64), "%ED%A0%80"]
+        values += ["abc", "1.5", "9" * 40]
         if "maximum" in schema:
             values.append(str(schema["maximum"] + 1))
         if "minimum" in schema:
             values.append(str(schema["minimum"] - 1))
     elif kind == "boolean":
-        values += ["maybe", "2", SQL_QUERY]
+        values += ["maybe", SQL_QUERY]
     elif schema.get("format") == "date-time":
         values += [
             "not-a-date",
             "2024-02-30T00:00:00Z",
             "2023-02-29T00:00:00Z",
-            "2024-13-01T00:00:00Z",
             "2024-01-01T25:00:00Z",
-            "2024-01-01T00:00:00%2B25:00",
-            "0000-01-01T00:00:00Z",
-            "%2B275760-09-13T00:00:00Z",
             SQL_QUERY,
         ]
     elif "enum" in schema:
-        values += ["bogus", SQL_QUERY, corpus.encoded(str(schema["enum"][0]).upper() + "x")]
+        values += ["bogus", SQL_QUERY]
     elif "pattern" in schema:
-        values += [SQL_QUERY, "a%20b", "x" * 65, "%01", "%C3%A9", "%ED%A0%80"]
+        values += [SQL_QUERY, "a%20b", "x" * 65, "%01", "%ED%A0%80"]
     elif "maxLength" in schema:
         values.append("x" * (schema["maxLength"] + 1))
     return values
@@ -176,7 +161,7 @@ async def test_hostile_query_parameters_are_refused(campaign: Campaign, op: Oper
             target = f"{op.url()}?{query}"
             await campaign.expect(value, op.method, target, body, field=f"query.{name}", follow_up=False)
         if schema.get("type") == "string" and not {"pattern", "enum", "format"} & set(schema):
-            for text in (*corpus.SQL_LOOKING, "\ud800", "\x01"):  # free text: matched verbatim, never run
+            for text in (*corpus.SQL_LOOKING[:2], "\ud800"):  # free text: matched verbatim, never run
                 query = "&".join(f"{n}={v}" for n, v in {**base, name: corpus.encoded(text)}.items())
                 target = f"{op.url()}?{query}"
                 field = f"query.{name}"
@@ -222,7 +207,7 @@ async def test_wrong_types_non_finite_and_huge_numbers_in_every_field_are_refuse
         for bad in wrong:
             raw = json.dumps(corpus.replaced(valid, path, bad)).encode()
             await campaign.expect(f"{field}={bad!r:.30}", op.method, url, raw, field=field, follow_up=False)
-        for literal in (*corpus.NON_FINITE, *corpus.HUGE_INTEGERS):
+        for literal in corpus.FIELD_LITERALS:
             raw = corpus.with_raw(valid, path, literal)
             await campaign.expect(f"{field}={literal:.20}", op.method, url, raw, field=field, follow_up=False)
         await campaign.follow_up(field)
@@ -237,7 +222,7 @@ async def test_hostile_strings_in_every_text_field_are_refused(campaign: Campaig
     texts = [(path, value) for path, value in corpus.leaves(valid) if isinstance(value, str)]
     for path, value in texts:
         field = ".".join(path)
-        for char in ("\x00", "\x01", "\x1b", "\x7f"):
+        for char in ("\x00", "\x1b"):
             raw = json.dumps(corpus.replaced(valid, path, value[:1] + char + value[1:])).encode()
             await campaign.expect(
                 f"{field}+U+{ord(char):04X}", op.method, url, raw, field=field, follow_up=False
