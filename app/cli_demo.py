@@ -58,14 +58,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    """Say so at once (importing the service takes seconds on a busy machine), then run the demo; a
-    Ctrl-C before the demo's own signal handling is in place only ends the wait, as nothing started."""
-    from app.demo.console import announce
+    """Say so at once, start the database, then load and run the rest of the demo.
+
+    Importing the service takes seconds on a busy machine, and so does a fresh PostgreSQL: the
+    database starts in a thread first (logging already in the log file, so pgserver's output never
+    reaches the console). A Ctrl-C before the demo's own signal handling is in place stops the
+    database again and ends quietly. ``--sitl`` without a binary is refused before anything starts.
+    """
+    from app.demo.console import announce, log_to_file
 
     announce("AeroGrid demo: starting")
+    log_to_file(settings.data_dir / "demo.log")
+    if args.sitl:
+        from simulator.sitl import SITL_BINARY_ENV, find_sitl_binary
+
+        if find_sitl_binary() is None:
+            announce(
+                f"demo stopped: --sitl: no ArduPilot SITL binary (set {SITL_BINARY_ENV} or put arducopter on PATH)"
+            )
+            return 1
+    from app.demo.database import DemoDatabase
+
+    database = DemoDatabase(settings)
     try:
         from app.demo.run import run
     except KeyboardInterrupt:
+        database.stop()
         announce("stopped.")
         return 130
-    return run(args, settings)
+    return run(args, settings, database)

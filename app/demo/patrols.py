@@ -9,6 +9,7 @@ takes. A previous demo's schedules (same data directory) are deleted first, so t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ PATROL_RRULE = "FREQ=MINUTELY;INTERVAL=20"
 PATROL_ALT_M = 40
 PATROL_SPEED_MPS = 10
 COVERAGE_SWATH_M = 60
+PLANS_AT_ONCE = 3
+"""Plans asked for at once: within the service's default planning queue (4)."""
 
 
 class DemoError(RuntimeError):
@@ -79,51 +82,78 @@ def _mission_body(drone: DemoDrone, kind: str) -> dict[str, Any]:
     return body
 
 
-async def schedule_patrols(
-    client: httpx.AsyncClient, drones: list[DemoDrone], *, first_in_s: float
-) -> list[Patrol]:
-    """Plan one mission per drone and schedule it, first due ``first_in_s`` after it is stored, then
-    every 20 minutes. A drone whose grid cannot be patrolled (the plan has violations) gets none."""
-    patrols = []
-    for index, drone in enumerate(drones):
-        kind = "coverage" if index % 2 == 0 else "broadcast"
+async def _plan(client: httpx.AsyncClient, drone: DemoDrone, kind: str, slots: asyncio.Semaphore) -> Any:
+    """The planned mission, or None when the grid cannot be patrolled so (the plan has violations)."""
+    async with slots:
         response = await client.post("/missions", json=_mission_body(drone, kind))
-        if response.status_code == 422:  # a grid this patrol cannot cover within today's fences
-            log.warning(
-                "no %s patrol for %s over %s: %s", kind, drone.name, drone.dock.grid_code, response.text[:300]
-            )
-            continue
-        mission = checked(response, 201)
-        # Taken now, not once for all: planning the fleet's missions takes seconds, and an occurrence
-        # already past when its schedule is stored is never fired. Whole seconds (RRULE), rounded up.
-        start_at = (datetime.now(UTC) + timedelta(seconds=first_in_s + 1)).replace(microsecond=0)
-        schedule = checked(
-            await client.post(
-                "/schedules",
-                json={
-                    "name": f"{SCHEDULE_PREFIX} {drone.name} {kind}",
-                    "mission_id": mission["id"],
-                    "drone_id": drone.drone_id,
-                    "start_at": start_at.isoformat(),
-                    "rrule": PATROL_RRULE,
-                },
-            ),
-            201,
+    if response.status_code == 422:
+        log.warning(
+            "no %s patrol for %s over %s: %s", kind, drone.name, drone.dock.grid_code, response.text[:300]
+        )
+        return None
+    return checked(response, 201)
+
+
+async def _schedule(
+    client: httpx.AsyncClient, drone: DemoDrone, kind: str, mission_id: int, first_in_s: float
+) -> Any:
+    # Taken per schedule, just before storing it: an occurrence already past when its schedule is
+    # stored is never fired. Whole seconds (RRULE), rounded up.
+    start_at = (datetime.now(UTC) + timedelta(seconds=first_in_s + 1)).replace(microsecond=0)
+    body = {
+        "name": f"{SCHEDULE_PREFIX} {drone.name} {kind}",
+        "mission_id": mission_id,
+        "drone_id": drone.drone_id,
+        "start_at": start_at.isoformat(),
+        "rrule": PATROL_RRULE,
+    }
+    return checked(await client.post("/schedules", json=body), 201)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    drone: DemoDrone
+    kind: str
+    mission: dict[str, Any]
+
+
+async def plan_patrols(client: httpx.AsyncClient, drones: list[DemoDrone]) -> list[Planned]:
+    """One mission per drone, coverage and broadcast in turn; a drone whose grid cannot be patrolled
+    gets none. Asked for together, a few at a time (within the service's planning queue); planning
+    needs no drone online, so this runs while the drones are still being linked."""
+    slots = asyncio.Semaphore(PLANS_AT_ONCE)
+    kinds = ["coverage" if index % 2 == 0 else "broadcast" for index in range(len(drones))]
+    missions = await asyncio.gather(*(_plan(client, d, k, slots) for d, k in zip(drones, kinds, strict=True)))
+    planned = [Planned(d, k, m) for d, k, m in zip(drones, kinds, missions, strict=True) if m is not None]
+    if not planned:
+        raise DemoError("no patrol could be planned over the drones' grids (see the log)")
+    return planned
+
+
+async def schedule_patrols(
+    client: httpx.AsyncClient, planned: list[Planned], *, first_in_s: float
+) -> list[Patrol]:
+    """Schedule each planned mission, first due ``first_in_s`` after it is stored, then every 20 minutes."""
+    patrols = []
+    for p in planned:
+        schedule = await _schedule(client, p.drone, p.kind, p.mission["id"], first_in_s)
+        log.info(
+            "scheduled %s patrol of %s for %s (schedule %d)",
+            p.kind,
+            p.drone.dock.grid_code,
+            p.drone.name,
+            schedule["id"],
         )
         patrols.append(
             Patrol(
-                drone.name, kind, drone.dock.grid_code, mission["id"], schedule["id"], len(mission["sorties"])
+                p.drone.name,
+                p.kind,
+                p.drone.dock.grid_code,
+                p.mission["id"],
+                schedule["id"],
+                len(p.mission["sorties"]),
             )
         )
-        log.info(
-            "scheduled %s patrol of %s for %s (schedule %d)",
-            kind,
-            drone.dock.grid_code,
-            drone.name,
-            schedule["id"],
-        )
-    if not patrols:
-        raise DemoError("no patrol could be planned over the drones' grids (see the log)")
     return patrols
 
 

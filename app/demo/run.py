@@ -29,21 +29,21 @@ from fastapi import FastAPI
 
 from app.auth import Role
 from app.config import Settings
-from app.db.embedded import EmbeddedPostgres
 from app.db.migrate import migrate
 from app.db.pool import create_pool
 from app.demo import events, fleet, patrols
-from app.demo.console import Console, Endpoint, log_to_file
+from app.demo.console import Console, Endpoint
+from app.demo.database import DemoDatabase
 from app.main import create_app
 from app.services import tokens
 from app.services.sample import load_sample_district
-from simulator.sitl import SITL_BINARY_ENV, find_sitl_binary
+from simulator.sitl import find_sitl_binary
 
 log = logging.getLogger(__name__)
 
 STEPS = 5
 ONLINE_TIMEOUT_S = 60.0
-FIRST_PATROL_IN_S = 2.0
+FIRST_PATROL_IN_S = 0.5
 DEMO_SCHEDULE_TICK_S = 1.0
 """The scheduler looks for due occurrences every second in the demo (5 s by default)."""
 CONTINUE_CHECK_S = 10.0
@@ -88,6 +88,7 @@ def instance_settings(settings: Settings, dsn: str, index: int, count: int, host
         "host": host,
         "port": port + index,
         "schedule_tick_s": DEMO_SCHEDULE_TICK_S,
+        "plan_worker_nice": 0,  # the patrols' plans are on the way to take-off: full priority
         "shutdown_grace_s": 3.0,
     }
     if count > 1:
@@ -102,9 +103,10 @@ def instance_settings(settings: Settings, dsn: str, index: int, count: int, host
 class Demo:
     """One demo session: its console, its stop event (set by SIGINT/SIGTERM) and its instances."""
 
-    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
+    def __init__(self, args: argparse.Namespace, settings: Settings, database: DemoDatabase) -> None:
         self.args = args
         self.settings = settings
+        self.database = database
         self.log_path = settings.data_dir / "demo.log"
         self.console = Console(STEPS)
         self.stop = asyncio.Event()
@@ -140,13 +142,7 @@ class Demo:
         return 0
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
-        sitl_binary = None
-        if self.args.sitl:
-            sitl_binary = find_sitl_binary()
-            if sitl_binary is None:
-                raise patrols.DemoError(
-                    f"--sitl: no ArduPilot SITL binary (set {SITL_BINARY_ENV} or put arducopter on PATH)"
-                )
+        sitl_binary = find_sitl_binary() if self.args.sitl else None  # cli_demo refused --sitl without one
         dsn = await self._database(stack)
         self.checkpoint()
         self.console.begin("migrations")
@@ -178,10 +174,17 @@ class Demo:
             timeout=60.0,
         )
         stack.push_async_callback(client.aclose)
-        await self._wait_online(drones, admin_token)
-        await patrols.delete_previous(client)
-        planned = await patrols.schedule_patrols(client, drones.drones, first_in_s=FIRST_PATROL_IN_S)
-        kinds = [p.kind for p in planned]
+        log.info("demo: service instance(s) started")
+        planning = asyncio.create_task(patrols.plan_patrols(client, drones.drones))
+        try:
+            await self._wait_online(drones, admin_token)
+            log.info("demo: every drone online")
+            await patrols.delete_previous(client)
+            planned = await planning
+        finally:
+            planning.cancel()  # stopped or failed meanwhile: no plans waited for
+        scheduled = await patrols.schedule_patrols(client, planned, first_in_s=FIRST_PATROL_IN_S)
+        kinds = [p.kind for p in scheduled]
         self.console.done(
             f"{kinds.count('coverage')} coverage and {kinds.count('broadcast')} broadcast patrols scheduled, "
             "taking off now"
@@ -195,15 +198,15 @@ class Demo:
         )
 
     async def _database(self, stack: contextlib.AsyncExitStack) -> str:
-        if self.settings.database_url:
-            self.console.begin("database: DATABASE_URL")
-            self.console.done()
-            return self.settings.database_url
-        embedded = EmbeddedPostgres(self.settings.embedded_pgdata)
-        # Registered first, stopped last; started in a thread, which a signal never interrupts.
-        stack.push_async_callback(asyncio.to_thread, embedded.stop)
-        self.console.begin(f"database: embedded PostgreSQL in {self.settings.embedded_pgdata}")
-        dsn = await asyncio.to_thread(embedded.start)
+        """The database cli_demo started before the imports; stopped last (registered first)."""
+        stack.push_async_callback(asyncio.to_thread, self.database.stop)
+        where = (
+            "DATABASE_URL"
+            if self.database.embedded is None
+            else f"embedded PostgreSQL in {self.database.pgdata}"
+        )
+        self.console.begin(f"database: {where}")
+        dsn = await asyncio.to_thread(self.database.wait)
         self.console.done()
         return dsn
 
@@ -336,7 +339,11 @@ async def _serve(server: QuietServer) -> None:
         log.error("service instance on port %s did not start (exit code %s)", server.config.port, exc.code)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """The demo's entry point: logging to the data directory's demo.log, then the event loop."""
-    log_to_file(settings.data_dir / "demo.log")
-    return asyncio.run(Demo(args, settings).run())
+def run(args: argparse.Namespace, settings: Settings, database: DemoDatabase) -> int:
+    """The demo on its event loop (logging already goes to the data directory's demo.log). A Ctrl-C
+    before the loop has installed the demo's handlers stops the database the demo would have stopped."""
+    try:
+        return asyncio.run(Demo(args, settings, database).run())
+    except KeyboardInterrupt:
+        database.stop()
+        return 130
