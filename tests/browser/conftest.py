@@ -34,8 +34,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def district(server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[District]:
+    """Started once for tests/browser and stopped when its last test ends, not at the end of the run:
+    flying drones, a second instance and open pages would load the machine under every later test."""
     stack = ServiceStack(server_dsn, tmp_path_factory.mktemp("browser-stack"))
     district = stack.start()
     try:
@@ -65,7 +67,7 @@ class Browsers:
             driver.quit()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browsers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browsers]:
     profile_dir = tmp_path_factory.mktemp("browser-profiles")
     pool = Browsers(profile_dir)
