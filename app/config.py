@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     log_json: bool = False
     load_sample_district: bool = False
     links_enabled: bool = True
+    link_udp_rcvbuf_bytes: int = Field(
+        default=16 << 20,
+        ge=65536,
+        le=1 << 30,
+        description="Receive buffer asked for each UDP link (capped by net.core.rmem_max unless root; logged)",
+    )
     plan_workers: int = Field(default=0, ge=0, le=64, description="0: max(1, cores - 1)")
     plan_queue_size: int = Field(default=4, ge=0, le=1000)
     plan_timeout_s: float = Field(default=20.0, gt=0, le=3600)

@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.detections = app.state.closed_loop.detections
             app.state.webhook_worker = app.state.closed_loop.webhooks
             if settings.links_enabled:
-                app.state.flights = FlightService(db.pool, LinkManager())
+                app.state.flights = FlightService(
+                    db.pool, LinkManager(udp_rcvbuf_bytes=settings.link_udp_rcvbuf_bytes)
+                )
                 if settings.telemetry_enabled:
                     app.state.telemetry = await start_ingest(
                         settings, db.pool, app.state.flights.manager, app.state.alerts

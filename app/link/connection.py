@@ -18,7 +18,7 @@ from app.link.constants import MavAutopilot, MavState, MavType
 from app.link.errors import NotConnected
 from app.link.router import Router
 from app.link.sysid_owners import SysidOwners
-from app.link.transport import Endpoint, Transport, make_transport
+from app.link.transport import DEFAULT_UDP_RCVBUF_BYTES, Endpoint, Transport, make_transport
 from app.link.vehicle import VehicleTracker
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class Link:
         gcs_compid: int,
         signing_key: bytes | None = None,
         heartbeat_interval_s: float = 1.0,
+        udp_rcvbuf_bytes: int = DEFAULT_UDP_RCVBUF_BYTES,
         sysid_release_s: float = 3.0,
     ) -> None:
         self.endpoint = endpoint
@@ -89,7 +90,7 @@ class Link:
             src_system=gcs_sysid, src_component=gcs_compid, signing_key=signing_key, name=self.name
         )
         self.router = Router(self.name)
-        self.transport: Transport = make_transport(endpoint)
+        self.transport: Transport = make_transport(endpoint, udp_rcvbuf_bytes=udp_rcvbuf_bytes)
         self.transport.confirm_peers = True
         self.owners = SysidOwners(
             self.codec.anomalies,

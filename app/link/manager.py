@@ -22,7 +22,7 @@ from app.link.constants import MavComponent
 from app.link.errors import LinkConflict, UnknownDrone
 from app.link.mission_protocol import MissionTransfer, UploadReport
 from app.link.router import Subscription
-from app.link.transport import Endpoint, parse_endpoint
+from app.link.transport import DEFAULT_UDP_RCVBUF_BYTES, Endpoint, parse_endpoint
 from app.link.vehicle import VehicleState, VehicleTracker
 from missions.items import MissionItem, MissionType
 
@@ -177,12 +177,14 @@ class LinkManager:
         gcs_sysid: int = 255,
         gcs_compid: int = MavComponent.MISSIONPLANNER,
         timing: LinkTiming | None = None,
+        udp_rcvbuf_bytes: int = DEFAULT_UDP_RCVBUF_BYTES,
     ) -> None:
         if not 1 <= gcs_sysid <= 255 or not 1 <= gcs_compid <= 255:
             raise ValueError("ground station system and component ids must be 1-255")
         self.gcs_sysid = gcs_sysid
         self.gcs_compid = gcs_compid
         self.timing = timing or LinkTiming()
+        self.udp_rcvbuf_bytes = udp_rcvbuf_bytes
         self._links: dict[str, Link] = {}
         self._drones: dict[str, _Registration] = {}
         self._listeners: list[TelemetryListener] = []
@@ -248,6 +250,7 @@ class LinkManager:
                     gcs_compid=self.gcs_compid,
                     signing_key=signing_key,
                     heartbeat_interval_s=self.timing.heartbeat_interval_s,
+                    udp_rcvbuf_bytes=self.udp_rcvbuf_bytes,
                     sysid_release_s=self.timing.online_timeout_s,
                 )
                 await link.open()
