@@ -16,7 +16,7 @@ from __future__ import annotations
 import binascii
 import struct
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pymavlink.dialects.v20 import ardupilotmega as _mavlink
 
@@ -44,10 +44,13 @@ def x25_crc(data: bytes) -> int:
 @dataclass(frozen=True, slots=True)
 class _Layout:
     name: str
-    crc_extra: int
+    crc_extra: bytes
     unpacker: struct.Struct
     fields: tuple[tuple[str, int, int], ...]
     """(field name, index in the unpacked tuple, array length), in XML order."""
+    scalar_order: tuple[int, ...] | None
+    """For a message without arrays: the unpacked tuple's indices in XML order (one per field)."""
+    names: tuple[str, ...]
 
 
 def _layout(cls: Any) -> _Layout:
@@ -55,7 +58,15 @@ def _layout(cls: Any) -> _Layout:
     fields = []
     for name, order in zip(cls.fieldnames, cls.orders, strict=True):
         fields.append((str(name), sum(lengths[:order]), lengths[order]))
-    return _Layout(str(cls.msgname), int(cls.crc_extra), cls.unpacker, tuple(fields))
+    scalar = all(count == 1 for _, _, count in fields)
+    return _Layout(
+        str(cls.msgname),
+        bytes((int(cls.crc_extra),)),
+        cls.unpacker,
+        tuple(fields),
+        tuple(start for _, start, _ in fields) if scalar else None,
+        tuple(name for name, _, _ in fields),
+    )
 
 
 _LAYOUTS: Final[dict[int, _Layout]] = {}
@@ -66,8 +77,9 @@ for _cls in _mavlink.mavlink_map.values():
         _LAYOUTS[int(_cls.id)] = _layout(_cls)
 
 
-@dataclass(frozen=True, slots=True)
-class FastFrame:
+class FastFrame(NamedTuple):
+    """A decoded hot frame (a tuple: built per message, so it must be cheap to make)."""
+
     name: str
     msg_id: int
     sysid: int
@@ -91,17 +103,21 @@ def decode_leading(data: bytes) -> tuple[list[FastFrame], int]:
         if layout is None:
             break
         crc = data[end - 2] | data[end - 1] << 8
-        if x25_crc(data[offset + 1 : end - 2] + bytes((layout.crc_extra,))) != crc:
+        if x25_crc(data[offset + 1 : end - 2] + layout.crc_extra) != crc:
             break
         payload = data[offset + _HEADER_LEN : end - 2]
         wanted = layout.unpacker.size
         if length < wanted:
             payload += bytes(wanted - length)
         values = layout.unpacker.unpack(payload[:wanted])
-        fields = {
-            name: values[start] if count == 1 else list(values[start : start + count])
-            for name, start, count in layout.fields
-        }
+        order = layout.scalar_order
+        if order is not None:
+            fields = dict(zip(layout.names, [values[i] for i in order], strict=True))
+        else:
+            fields = {
+                name: values[start] if count == 1 else list(values[start : start + count])
+                for name, start, count in layout.fields
+            }
         out.append(
             FastFrame(layout.name, msg_id, data[offset + 5], data[offset + 6], data[offset + 4], fields)
         )
