@@ -32,7 +32,7 @@ from app.db.errors import DATABASE_FAILED, DATABASE_LOST
 from app.db.repos.alerts import NewAlert
 from app.link.codec import MavMessage
 from app.link.errors import UnknownDrone
-from app.link.manager import LinkManager
+from app.link.manager import LinkManager, VehicleLink
 from app.services import district as district_service
 from app.services.alerts import AlertService, Condition
 from app.telemetry.detectors.base import SEVERITY_RANK, Detector, Finding, Severity, Verdict
@@ -96,6 +96,16 @@ WHERE status = 'verified' ORDER BY drone_id, id DESC
 class _DroneRun:
     view: DroneView
     detectors: list[Detector]
+    vehicle: VehicleLink
+    by_message: dict[str, tuple[Detector, ...]] = field(default_factory=dict)
+    """The detectors that read each message name (``Detector.messages``), built as names arrive."""
+
+    def for_message(self, name: str) -> tuple[Detector, ...]:
+        found = self.by_message.get(name)
+        if found is None:
+            found = tuple(d for d in self.detectors if d.messages is None or name in d.messages)
+            self.by_message[name] = found
+        return found
 
 
 @dataclass(slots=True)
@@ -252,13 +262,13 @@ class DetectorRunner:
             return run
         try:
             info = self._drones.get(int(drone_key))
-            tracker = self.manager.vehicle(drone_key).tracker
+            vehicle = self.manager.vehicle(drone_key)
         except (ValueError, UnknownDrone):
             return None
         if info is None:
             return None
-        view = DroneView(info=info, district=self._district, tracker=tracker, settings=self.settings)
-        run = _DroneRun(view, [make() for make in DETECTOR_FAMILIES])
+        view = DroneView(info=info, district=self._district, tracker=vehicle.tracker, settings=self.settings)
+        run = _DroneRun(view, [make() for make in DETECTOR_FAMILIES], vehicle)
         self._runs[drone_key] = run
         return run
 
@@ -275,9 +285,9 @@ class DetectorRunner:
         view = run.view
         if "time_boot_ms" in msg.fields:
             view.vehicle_s = msg.get_int("time_boot_ms") / 1000.0
-        with contextlib.suppress(UnknownDrone):
-            view.commanded = self.manager.vehicle(drone_key).commands.commanded_mode
-        for detector in run.detectors:
+        # The run's own vehicle: a relinked drone gets a new run at the next tick (_still_linked).
+        view.commanded = run.vehicle.commands.commanded_mode
+        for detector in run.for_message(msg.name):
             try:
                 verdict = detector.on_message(view, msg)
             except Exception:  # one detector's bug must not silence the others

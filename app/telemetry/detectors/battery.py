@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from app.link.codec import MavMessage
-from app.telemetry.detectors.base import AlertType, Detector, Finding, Severity, Verdict, rounded
+from app.telemetry.detectors.base import AlertType, Detector, EvalBound, Finding, Severity, Verdict, rounded
 from app.telemetry.detectors.context import DroneView
 from geofences.frame import LocalFrame
 from missions.energy import estimate_route
@@ -26,6 +26,7 @@ _BATTERY_MESSAGES = frozenset({"SYS_STATUS", "BATTERY_STATUS"})
 
 class BatteryLowDetector(Detector):
     types = frozenset({AlertType.BATTERY_LOW})
+    messages = _BATTERY_MESSAGES
 
     def __init__(self) -> None:
         self._low = False
@@ -63,10 +64,14 @@ def return_home_energy_wh(
 
 
 class ReturnHomeDetector(Detector):
+    """Judged at a bounded rate (``EvalBound``), and at once when the battery or home changes."""
+
     types = frozenset({AlertType.BATTERY_RETURN_HOME})
+    messages = _BATTERY_MESSAGES
 
     def __init__(self) -> None:
         self._short = False
+        self._bound = EvalBound()
 
     def on_message(self, view: DroneView, msg: MavMessage) -> Verdict | None:
         if msg.name not in _BATTERY_MESSAGES:
@@ -74,12 +79,16 @@ class ReturnHomeDetector(Detector):
         t = view.tracker
         if not t.armed or t.on_ground:
             self._short = False
-            return self.none_hold({"armed": t.armed})
+            self._bound.reset()
+            return self.none_hold_once({"armed": t.armed})
         battery_wh = view.info.battery_wh
         here = view.position
         if battery_wh is None or t.battery_pct is None or here is None or t.home_lat_deg is None:
             return None
         assert t.home_lon_deg is not None
+        if not self._bound.due(view, here, (t.battery_pct, t.home_lon_deg, t.home_lat_deg)):
+            return None
+        self.evaluating()
         frame = LocalFrame.for_lonlat(t.home_lon_deg, t.home_lat_deg)
         distance_m = math.dist(frame.xy(here[0], here[1]), frame.xy(t.home_lon_deg, t.home_lat_deg))
         s = view.settings

@@ -63,6 +63,10 @@ class DetectorSettings:
     photo_hold_s: float = 30.0
     commanded_window_s: float = 10.0
     quiet_earshot_m: float = 50.0
+    eval_max_hz: float = 2.0
+    """Position-driven detectors evaluate a drone at most this often (0: every position) ..."""
+    eval_move_m: float = 5.0
+    """... unless it moved this far since the last evaluation (base.EvalBound)."""
 
 
 @dataclass(frozen=True, slots=True)

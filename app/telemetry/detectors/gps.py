@@ -25,11 +25,15 @@ _UNKNOWN_EPH = 65535
 _UNKNOWN_SATS = 255
 _EKF_REQUIRED = EkfFlags.ATTITUDE | EkfFlags.VELOCITY_HORIZ | EkfFlags.POS_HORIZ_ABS | EkfFlags.POS_VERT_ABS
 _EKF_FORBIDDEN = EkfFlags.CONST_POS_MODE | EkfFlags.UNINITIALIZED
+# Plain (name, bit) pairs: Flag arithmetic per message cost more than the rest of the check.
+_REQUIRED_BITS = tuple((str(f.name).lower(), int(f)) for f in EkfFlags if f & _EKF_REQUIRED)
+_FORBIDDEN_BITS = tuple((str(f.name).lower(), int(f)) for f in EkfFlags if f & _EKF_FORBIDDEN)
 _EKF_VARIANCES = ("velocity_variance", "pos_horiz_variance", "pos_vert_variance", "compass_variance")
 
 
 class GpsDetector(Detector):
     types = frozenset({AlertType.GPS_DEGRADED})
+    messages = frozenset({"GPS_RAW_INT"})
 
     def on_message(self, view: DroneView, msg: MavMessage) -> Verdict | None:
         if msg.name != "GPS_RAW_INT":
@@ -66,6 +70,7 @@ class GpsDetector(Detector):
 
 class EkfDetector(Detector):
     types = frozenset({AlertType.EKF_UNHEALTHY})
+    messages = frozenset({"EKF_STATUS_REPORT"})
 
     def on_message(self, view: DroneView, msg: MavMessage) -> Verdict | None:
         if msg.name != "EKF_STATUS_REPORT":
@@ -75,8 +80,8 @@ class EkfDetector(Detector):
         now: dict[str, EvidenceValue] = {"flags": f"{flags:#06x}", **variances}
         if not view.tracker.armed:
             return self.none_hold(now)
-        problems = [f"no {str(f.name).lower()}" for f in EkfFlags if f & _EKF_REQUIRED and not flags & f]
-        problems += [str(f.name).lower() for f in EkfFlags if f & _EKF_FORBIDDEN and flags & f]
+        problems = [f"no {name}" for name, bit in _REQUIRED_BITS if not flags & bit]
+        problems += [name for name, bit in _FORBIDDEN_BITS if flags & bit]
         limit = view.settings.ekf_max_variance
         problems += [f"{name} {value:g} > {limit:g}" for name, value in variances.items() if value > limit]
         if not problems:

@@ -22,6 +22,7 @@ _TEXT_WINDOW_S = 10.0
 
 class UnexpectedModeDetector(Detector):
     types = frozenset({AlertType.UNEXPECTED_MODE})
+    messages = frozenset({"HEARTBEAT"})
 
     def __init__(self) -> None:
         self._mode: str | None = None

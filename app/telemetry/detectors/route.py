@@ -14,16 +14,18 @@ import math
 from shapely.geometry import Point
 
 from app.link.codec import MavMessage
-from app.telemetry.detectors.base import AlertType, Detector, Finding, Severity, Verdict, rounded
+from app.telemetry.detectors.base import AlertType, Detector, EvalBound, Finding, Severity, Verdict, rounded
 from app.telemetry.detectors.context import DroneView
 
 
 class RouteDeviationDetector(Detector):
     types = frozenset({AlertType.ROUTE_DEVIATION})
+    messages = frozenset({"GLOBAL_POSITION_INT"})
 
     def __init__(self) -> None:
         self._over_since_s: float | None = None
         self._worst_m = 0.0
+        self._bound = EvalBound()  # judged at a bounded rate, not on every position
 
     def on_message(self, view: DroneView, msg: MavMessage) -> Verdict | None:
         if msg.name != "GLOBAL_POSITION_INT":
@@ -33,7 +35,11 @@ class RouteDeviationDetector(Detector):
         here = view.position
         if flight is None or flight.line is None or here is None or t.mode != "AUTO" or not t.armed:
             self._over_since_s = None
-            return self.none_hold({"mode": t.mode})
+            self._bound.reset()
+            return self.none_hold_once({"mode": t.mode})
+        if not self._bound.due(view, here):
+            return None
+        self.evaluating()
         x_m, y_m = flight.frame.xy(here[0], here[1])
         xtrack_m = float(flight.line.distance(Point(x_m, y_m)))
         now_s = view.vehicle_s
