@@ -53,6 +53,7 @@ class Operation:
     path_params: dict[str, dict[str, Any]]
     query_params: dict[str, dict[str, Any]]
     body_schema: dict[str, Any] | None
+    body_required: bool
 
     @property
     def label(self) -> str:
@@ -104,6 +105,7 @@ def operations() -> list[Operation]:
                     path_params={p["name"]: resolve(p["schema"]) for p in params if p["in"] == "path"},
                     query_params={p["name"]: resolve(p["schema"]) for p in params if p["in"] == "query"},
                     body_schema=resolve(body) if body is not None else None,
+                    body_required=bool(op.get("requestBody", {}).get("required")),
                 )
             )
     return out
@@ -297,6 +299,24 @@ def wrong_types(valid: Any) -> list[Any]:
     return []
 
 
+def wrong_for_schema(schema: dict[str, Any]) -> list[Any]:
+    """Values of the wrong JSON type for a field known only by its schema (absent from the example)."""
+    kind = schema.get("type")
+    if kind is None and ("properties" in schema or "$ref" in schema):
+        kind = "object"
+    if schema.get("format") in ("date-time", "date", "time"):
+        return [["2030-01-01"], {"v": 1}]  # pydantic reads a number as a Unix time or seconds
+    wrong: dict[str, list[Any]] = {
+        "string": [12345, ["text"]],
+        "number": ["twelve", [1.0]],
+        "integer": ["twelve", 1.5],
+        "boolean": ["maybe", [True]],
+        "array": ["a list", {"v": 1}],
+        "object": ["an object", [1]],
+    }
+    return wrong.get(str(kind), [])
+
+
 NON_FINITE = ("NaN", "Infinity", "-Infinity")
 FIELD_LITERALS = ("NaN", "Infinity", str(2**64))
 """Raw literals tried in every field of every body: non-finite, and an integer beyond 64 bits."""
@@ -337,19 +357,19 @@ def with_raw(doc: Any, path: tuple[str, ...], literal: str) -> bytes:
     return text.replace(json.dumps(MARKER), literal).encode()
 
 
-def malformed_bodies() -> list[tuple[str, bytes, str]]:
-    """(id, raw body, text the 422's message must contain) for bodies no route can read."""
+def malformed_bodies() -> list[tuple[str, bytes, str, str]]:
+    """(id, raw body, field named, text the 422's message must contain) for bodies no route reads."""
     return [
-        ("not-json", b"{name: corpus}", "invalid JSON"),
-        ("truncated", b'{"name": "corpus"', "invalid JSON"),
-        ("invalid-utf8", b'{"name": "caf\xe9"}', "not valid UTF-8"),
-        ("utf16", '{"name": "x"}'.encode("utf-16"), "not valid UTF-8"),
-        ("nested-100", b"[" * 100 + b"]" * 100, "nested deeper"),
-        ("nested-100000", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested deeper"),
-        ("integer-5000-digits", b'{"name": ' + b"7" * 5000 + b"}", "digits"),
-        ("integer-beyond-64-bits", b'{"name": 18446744073709551616}', "64-bit"),
-        ("lone-surrogate-key", b'{"\\udc00": 1}', "surrogate"),
-        ("nul-key", b'{"a\\u0000": 1}', "NUL"),
+        ("not-json", b"{name: corpus}", "body", "invalid JSON"),
+        ("truncated", b'{"name": "corpus"', "body", "invalid JSON"),
+        ("invalid-utf8", b'{"name": "caf\xe9"}', "body", "not valid UTF-8"),
+        ("utf16", '{"name": "x"}'.encode("utf-16"), "body", "not valid UTF-8"),
+        ("nested-100", b"[" * 100 + b"]" * 100, "body", "nested deeper"),
+        ("nested-100000", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "body", "nested deeper"),
+        ("integer-5000-digits", b'{"name": ' + b"7" * 5000 + b"}", "body", "digits"),
+        ("integer-beyond-64-bits", b'{"name": 18446744073709551616}', "body.name", "64-bit"),
+        ("lone-surrogate-key", b'{"\\udc00": 1}', "body.\\udc00", "surrogate"),
+        ("nul-key", b'{"a\\u0000": 1}', "body.a\\u0000", "NUL"),
     ]
 
 
