@@ -31,7 +31,8 @@ LON0, LAT0 = 120.540, 31.490
 
 UNKNOWN_FIELD = "zz_unknown_field"
 
-CONTROL_CHARACTERS = "".join(chr(c) for c in (*range(0x00, 0x20), 0x7F))
+CONTROL_CHARACTERS = "".join(chr(c) for c in (*range(0x00, 0x20), 0x7F) if chr(c) not in "\t\n\r")
+"""Refused in every string: C0 controls and DEL, but for tab, line feed and carriage return."""
 SQL_LOOKING = (
     "'; DROP TABLE grids; --",
     "1' OR '1'='1",
@@ -416,10 +417,6 @@ def bad_geometries() -> dict[str, dict[str, Any]]:
         },
         "geometry-null": None,  # type: ignore[dict-item]
     }
-
-
-NON_FINITE_GEOMETRY = ("NaN", "Infinity", "-Infinity")
-"""Written raw into the first position's longitude: Python's json reads them, GeoJSON has none."""
 
 
 @functools.cache

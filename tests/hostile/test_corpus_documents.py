@@ -242,6 +242,22 @@ async def test_bad_rrules_time_zones_and_dates_are_refused(campaign: Campaign) -
     campaign.assert_clean()
 
 
+# --- control characters ---------------------------------------------------------------------
+
+
+async def test_every_control_character_is_refused_but_tab_and_line_breaks(campaign: Campaign) -> None:
+    """In free text (a detection type filter takes any text up to 64 characters)."""
+    for char in corpus.CONTROL_CHARACTERS:
+        url = f"/detections?type={corpus.encoded('a' + char + 'b')}"
+        await campaign.expect(f"U+{ord(char):04X}", "GET", url, field="query.type", follow_up=False)
+    for char in "\t\n\r":
+        answer = await campaign.conn.request(
+            "GET", f"/detections?type={corpus.encoded(char)}", campaign.headers
+        )
+        assert answer.status == 200, (char, answer)
+    campaign.assert_clean()
+
+
 # --- ranges -----------------------------------------------------------------------------------
 
 LATER, EARLIER = "2030-01-02T00:00:00Z", "2030-01-01T00:00:00Z"
