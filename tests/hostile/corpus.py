@@ -624,10 +624,11 @@ class Campaign:
         contains: str | None = None,
         follow_up: bool = True,
         may_succeed: bool = False,
+        chunked: bool = False,
     ) -> None:
         """Send one hostile request and check its answer; then (unless the caller batches them)
         a valid request on the same connection, which must succeed."""
-        answer = await self.conn.request(method, target, self.headers, body)
+        answer = await self.conn.request(method, target, self.headers, body, chunked=chunked)
         self.sent += 1
         if may_succeed and 200 <= answer.status < 300:
             problem = None  # stored or matched verbatim: a refusal is the other good answer
