@@ -16,8 +16,9 @@ The table's columns (docs/reliability.md explains them): trials, successes (the 
 scenario requires: completed, or failed after a simulator crash), lost (accepted but neither stored
 nor reported refused), refused (dropped by a full spool and reported in a telemetry_dropped alert),
 not delivered (sent but never reached a live service: network loss, a cut, a dead process), false
-successes (a run reported completed whose vehicle did not finish its mission), and the longest
-recovery. Baseline: the no-fault row, measured in the same run. Ends with a ``RESULT`` line.
+successes (a run reported completed whose vehicle did not finish its mission), the longest
+recovery, and kept = (stored + refused) / accepted, against the no-fault baseline row of the same
+run. Ends with a ``RESULT`` line. Figures and the scenarios' descriptions: docs/reliability.md.
 """
 
 from __future__ import annotations
