@@ -55,6 +55,11 @@ async function boot() {
       else { byId(button.dataset.close).hidden = true; state.selectedOrder = null; renderWorkOrders(ctx); }
     });
   }
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape' || byId('confirm-dialog').open) return; // the dialog handles its own Escape
+    const open = ['workorder-detail', 'grid-detail'].find((id) => !byId(id).hidden);
+    if (open) byId(open).querySelector('[data-close]').click();
+  });
   if (state.config.tile_url && state.config.tile_attribution) {
     byId('attribution').textContent = state.config.tile_attribution;
     byId('attribution').hidden = false;
