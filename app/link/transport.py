@@ -288,9 +288,11 @@ class UdpTransport(Transport):
     """
 
     is_datagram = True
-    RECV_BATCH = 32
-    """Datagrams read per wake-up at most: a few milliseconds of work, so one busy link cannot hold
-    up the rest of the loop (commands, the live hub's 10 ms flushes, other links)."""
+    RECV_BATCH = 8
+    """Datagrams read per wake-up at most. More saves loop iterations, but every iteration then
+    carries more work, and the database writer needs a dozen iterations per batch: on a starved
+    core, 32 per wake-up left commits 0.9 s behind at the median (4: 0.17 s) for no more messages
+    per CPU-second (docs/benchmarks.md)."""
 
     def __init__(self, endpoint: Endpoint, *, rcvbuf_bytes: int = DEFAULT_UDP_RCVBUF_BYTES) -> None:
         super().__init__(endpoint)
