@@ -28,6 +28,7 @@ from simulator.mavenums import MissionState
 from simulator.vehicle import SimVehicle, VehicleConfig
 
 STATS_PERIOD_S = 0.25
+DISARM_DELAY_MAX_S = 127  # the parameter is an int8
 
 
 class VehicleAccount:
@@ -129,6 +130,10 @@ async def run(args: argparse.Namespace) -> None:
     async with fleet:
         for vehicle in fleet.vehicles:
             instrument(vehicle, accounts[vehicle.sysid])
+            # ArduCopter disarms 10 s after arming on the ground without a take-off: 10 s of
+            # vehicle time, under a second of wall time at a speed-up, which a take-off command
+            # retried on wall time after a lost packet cannot meet. Keep it near 10 wall seconds.
+            vehicle.set_param("DISARM_DELAY", min(DISARM_DELAY_MAX_S, round(10 * args.speedup)))
         stats = Path(args.stats)
         while not stop.is_set():
             write_stats(stats, accounts, fleet)
