@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Callable
+from types import FrameType
 
 from app.config import Settings
 
@@ -23,6 +25,11 @@ def _count(low: int, high: int) -> Callable[[str], int]:
         return number
 
     return parse
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM as a Ctrl-C while the demo loads: the database already starting is stopped again."""
+    raise KeyboardInterrupt
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,6 +86,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
             return 1
     from app.demo.database import DemoDatabase
 
+    signal.signal(signal.SIGTERM, _interrupt)  # until the demo's loop takes the signals over
     database = DemoDatabase(settings)
     try:
         from app.demo.run import run
