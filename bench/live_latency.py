@@ -84,6 +84,8 @@ class LiveProbe:
         self.ingest = ingest
         self.hub = LiveHub()
         self.service = LiveService(pool, self.hub, None)
+        self.alerts = AlertSink()
+        """Alerts the bench's detectors raise reach the hub (and the client) through this sink."""
         self._server: uvicorn.Server | None = None
         self._serve: asyncio.Task[None] | None = None
         self._proc: Any = None
@@ -106,7 +108,7 @@ class LiveProbe:
         return token
 
     async def start(self, token: str) -> None:
-        await self.service.start(self.ingest, AlertSink())
+        await self.service.start(self.ingest, self.alerts)
         app = FastAPI()
         app.include_router(live.router)
         app.state.db = SimpleNamespace(pool=self.pool)
