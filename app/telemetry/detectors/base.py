@@ -160,8 +160,7 @@ class EvalBound:
         if (
             s.eval_max_hz > 0
             and 0.0 <= now_s - self._at_s < 1.0 / s.eval_max_hz  # False when either is NaN
-            and len(context) == len(self._context)
-            and all(a is b or a == b for a, b in zip(context, self._context, strict=True))
+            and context == self._context  # element identity first: the district is one object per refresh
         ):
             dx_m = (lon - self._lon_deg) * _M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat))
             dy_m = (lat - self._lat_deg) * _M_PER_DEG_LAT
