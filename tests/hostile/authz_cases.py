@@ -31,11 +31,12 @@ from app.db.repos.alerts import NewAlert
 from app.services import tokens
 from tests.api.test_grids import LAT0, LON0, collection, grid, square
 from tests.conftest import auth, wipe_district
+from tests.hostile.corpus import png
 from tests.telemetry.mavbytes import FakeDrone
 
 LAT = LAT0 + 0.05
 """North of the other tests' grids: this district's detections and alerts never meet theirs."""
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png(16, 16)  # a whole PNG: detections check the structure, not only the magic
 FLIGHT = (Permission.FLY, Permission.FLY_SIMULATED)
 """Storing missions and moving drones: operators, testers (simulated drones), admins."""
 ANY_TOKEN = ()
