@@ -20,6 +20,7 @@ from app.telemetry.records import EVENT_COLUMNS, SAMPLE_COLUMNS, Event, Sample
 PARTITION_SCHEMA: Final = "telemetry_parts"
 _PART_RE: Final = re.compile(r"^telemetry_samples_p(\d{10})_(\d+)h$")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_PARTITION_LOCK_KEY: Final = 0x4147_5041_5254  # "AGPART": serialises partition creation across instances
 
 _STAGE_SAMPLES: Final = """CREATE TEMP TABLE IF NOT EXISTS telemetry_samples_stage
     (LIKE telemetry_samples) ON COMMIT DELETE ROWS"""
@@ -65,14 +66,22 @@ def partition_name(start: datetime, interval_h: int) -> str:
 
 
 async def ensure_partition(conn: Conn, start: datetime, interval_h: int) -> str:
-    """Create the partition starting at ``start`` (aligned by ``partition_start``) if missing."""
+    """Create the partition starting at ``start`` (aligned by ``partition_start``) if missing.
+
+    Instances sharing a database create the same partitions at the same moments (start-up, the top of
+    an interval). ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent create of the same
+    table (both pass the check, one fails on the catalog's unique index), so creators queue on a
+    transaction-scoped advisory lock and the second finds the table there.
+    """
     name = partition_name(start, interval_h)
     end = start + timedelta(hours=interval_h)
-    # Identifiers come from dates and an integer, never from user input.
-    await conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {PARTITION_SCHEMA}.{name} PARTITION OF telemetry_samples "
-        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-    )
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK_KEY)
+        # Identifiers come from dates and an integer, never from user input.
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {PARTITION_SCHEMA}.{name} PARTITION OF telemetry_samples "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+        )
     return name
 
 
