@@ -61,7 +61,7 @@ SIM_DOWN_S = 2.0
 SPOOL_TMPFS_KB = 512
 SPOOL_FREE_KB = 4
 SPOOL_CAP_BYTES = 1_000_000
-SPOOL_CAP_OUTAGE_S = 240.0
+SPOOL_CAP_OUTAGE_S = 420.0
 TERMINAL = frozenset({"completed", "failed", "aborted", "skipped"})
 
 
