@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,12 +26,12 @@ from app.config import Settings
 from app.main import create_app
 from app.services import tokens
 from simulator.fleet import SimFleet
-from tests.conftest import _with_database
-from tests.live.wsclient import Server, free_port, open_client, recv, subscribe
+from tests.dbtools import private_database
+from tests.live.wsclient import Server, open_client, recv, subscribe
+from tests.procs import ServeProcess
 
 log = logging.getLogger(__name__)
 
-AEROGRID = str(Path(sys.executable).with_name("aerogrid"))
 DRONES = 3
 TAKEOVER_LIMIT_S = 10.0
 LON, LAT = 120.5000, 30.6000
@@ -43,52 +39,14 @@ LON, LAT = 120.5000, 30.6000
 
 @pytest.fixture
 async def own_dsn(server_dsn: str) -> AsyncIterator[str]:
-    name = f"aerogrid_live_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(server_dsn, name)
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+    async with private_database(server_dsn, "aerogrid_live") as dsn:
+        yield dsn
 
 
-class ServeProcess:
+def serve_b(dsn: str, data_dir: Path, log_path: Path) -> ServeProcess:
     """``aerogrid serve`` as instance B."""
-
-    def __init__(self, dsn: str, data_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": dsn,
-            "AEROGRID_DATA_DIR": str(data_dir),
-            "AEROGRID_INSTANCE_ID": "B",
-            "AEROGRID_LINK_LEASES": "true",
-            "AEROGRID_PLAN_WORKERS": "1",
-        }
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [AEROGRID, "serve", "--port", str(self.port)], env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(base_url=self.url) as c:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, "aerogrid serve exited"
-                try:
-                    if (await c.get("/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError("aerogrid serve did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
+    env = {"AEROGRID_INSTANCE_ID": "B", "AEROGRID_LINK_LEASES": "true", "AEROGRID_PLAN_WORKERS": "1"}
+    return ServeProcess(dsn, data_dir, log_path, env)
 
 
 async def leases_held_by(dsn: str, instance_id: str, count: int, timeout_s: float = 10.0) -> None:
@@ -120,7 +78,7 @@ async def drone_states(ws: Any, drone_ids: set[int], timeout_s: float) -> set[in
 async def test_a_client_on_one_instance_sees_the_others_drones_and_a_killed_owners_links_move_within_10_s(
     own_dsn: str, tmp_path: Path
 ) -> None:
-    b = ServeProcess(own_dsn, tmp_path / "b", tmp_path / "b.log")
+    b = serve_b(own_dsn, tmp_path / "b", tmp_path / "b.log")
     try:
         await b.ready()
         conn = await asyncpg.connect(own_dsn)
