@@ -11,12 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
-import random
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,39 +23,14 @@ import pytest
 from app.auth import Role
 from app.db.pool import create_pool
 from app.services import tokens
+from tests.procs import ServeProcess, SimFleetProcess, free_udp_run
 from tests.telemetry.pgcontrol import OwnPostgres
 
 log = logging.getLogger(__name__)
 
-AEROGRID = str(Path(sys.executable).with_name("aerogrid"))
 DRONES = 3
 BATCH_MS = 100
 FSYNC_MS = 1000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_udp_run(count: int) -> int:
-    """A base port with ``count`` free UDP ports after it."""
-    for _ in range(50):
-        base = random.randrange(30_000, 60_000)
-        try:
-            socks = []
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
-    raise RuntimeError("no free UDP port run")
 
 
 @pytest.fixture
@@ -75,53 +45,17 @@ async def own_pg() -> AsyncIterator[OwnPostgres]:
 
 @pytest.fixture
 def sim_fleet(tmp_path: Path) -> Iterator[int]:
-    base = free_udp_run(DRONES)
-    with (tmp_path / "sim.log").open("wb") as out:
-        proc = subprocess.Popen(
-            [AEROGRID, "sim", "--count", str(DRONES), "--base-port", str(base), "--speedup", "5"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    fleet = SimFleetProcess(free_udp_run(DRONES), DRONES, "--speedup=5", log_path=tmp_path / "sim.log")
+    fleet.start()
     try:
-        yield base
+        yield fleet.base_port
     finally:
-        proc.terminate()
-        proc.wait(10)
+        fleet.stop()
 
 
-class Service:
-    def __init__(self, dsn: str, data_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": dsn,
-            "AEROGRID_DATA_DIR": str(data_dir),
-            "AEROGRID_TELEMETRY_BATCH_MS": str(BATCH_MS),
-            "AEROGRID_TELEMETRY_SPOOL_FSYNC_MS": str(FSYNC_MS),
-        }
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [AEROGRID, "serve", "--port", str(self.port)], env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(base_url=self.url) as c:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, "aerogrid serve exited"
-                try:
-                    if (await c.get("/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError("aerogrid serve did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
+def service(dsn: str, data_dir: Path, log_path: Path) -> ServeProcess:
+    env = {"AEROGRID_TELEMETRY_BATCH_MS": str(BATCH_MS), "AEROGRID_TELEMETRY_SPOOL_FSYNC_MS": str(FSYNC_MS)}
+    return ServeProcess(dsn, data_dir, log_path, env)
 
 
 async def stored_count(dsn: str) -> int:
@@ -138,8 +72,8 @@ async def test_a_service_killed_during_an_outage_replays_its_spool_when_restarte
 ) -> None:
     data_dir = tmp_path / "data"
     spool_dir = data_dir / "spool"
-    first = Service(own_pg.dsn, data_dir, tmp_path / "serve.log")
-    second: Service | None = None
+    first = service(own_pg.dsn, data_dir, tmp_path / "serve.log")
+    second: ServeProcess | None = None
     try:
         await first.ready()
         pool = await create_pool(own_pg.dsn, min_size=1, max_size=1)
@@ -172,7 +106,7 @@ async def test_a_service_killed_during_an_outage_replays_its_spool_when_restarte
         assert list(spool_dir.glob("*.seg")), "the outage was spooled"
 
         await own_pg.start()
-        second = Service(own_pg.dsn, data_dir, tmp_path / "serve.log")
+        second = service(own_pg.dsn, data_dir, tmp_path / "serve.log")
         await second.ready()
         deadline = time.monotonic() + 30
         while list(spool_dir.glob("*.seg")):
