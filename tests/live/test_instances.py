@@ -39,8 +39,8 @@ LON, LAT = 120.5000, 30.6000
 
 @pytest.fixture
 async def own_dsn(server_dsn: str) -> AsyncIterator[str]:
-    async with private_database(server_dsn, "aerogrid_live") as dsn:
-        yield dsn
+    async with private_database(server_dsn, "aerogrid_live") as db:
+        yield db.dsn
 
 
 def serve_b(dsn: str, data_dir: Path, log_path: Path) -> ServeProcess:

@@ -5,17 +5,11 @@ uploading the mission a second time (counted on the vehicle: MISSION_COUNTs it r
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest_asyncio
 
@@ -24,7 +18,9 @@ from app.db.pool import create_pool
 from app.services import tokens
 from app.services.sample import sample_document
 from simulator.vehicle import SimVehicle, VehicleConfig
-from tests.conftest import _with_database, auth
+from tests.conftest import auth
+from tests.dbtools import private_database
+from tests.procs import ServeProcess
 from tests.scheduling.kit import CAMERA, grid_point, smallest_clear_grid
 
 SPEEDUP = 20.0
@@ -34,29 +30,14 @@ SERVER_START_S = 30.0
 @pytest_asyncio.fixture(loop_scope="session")
 async def service_dsn(server_dsn: str) -> AsyncIterator[str]:
     """A database of its own: the test session's in-process app must not share the drone's lease."""
-    name = f"aerogrid_restart_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(server_dsn, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with private_database(server_dsn, "aerogrid_restart") as db:
+        yield db.dsn
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def start_server(dsn: str, data_dir: Path, instance_id: str) -> tuple[subprocess.Popen[bytes], str]:
+async def start_server(dsn: str, data_dir: Path, instance_id: str) -> ServeProcess:
     """`aerogrid serve` with links on, as ``instance_id``: the restarted service is a new instance
     and takes the drone's link over once the dead one's lease has run out."""
     env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "AEROGRID_DATA_DIR": str(data_dir),
         "AEROGRID_INSTANCE_ID": instance_id,
         "AEROGRID_LINK_LEASE_S": "3",
         "AEROGRID_LINK_RENEW_S": "1",
@@ -64,29 +45,9 @@ async def start_server(dsn: str, data_dir: Path, instance_id: str) -> tuple[subp
         "AEROGRID_RUN_ADOPT_S": "0.5",
         "AEROGRID_RUN_PROGRESS_S": "0.2",
     }
-    port = free_port()
-    with (data_dir / "serve.log").open("ab") as log_file:
-        proc = subprocess.Popen(  # noqa: ASYNC220 (starting it is quick; the wait below is async)
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_S
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if (await http.get(f"{base}/healthz", timeout=1.0)).status_code == 200:
-                    return proc, base
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    proc.kill()
-    proc.wait(10)
-    raise AssertionError(
-        f"serve did not start: {(data_dir / 'serve.log').read_text(errors='replace')[-2000:]}"
-    )
+    server = ServeProcess(dsn, data_dir, data_dir / "serve.log", env)
+    await server.ready(SERVER_START_S)
+    return server
 
 
 async def poll(
@@ -120,7 +81,7 @@ async def test_sigkilled_service_reattaches_to_the_run_in_flight_and_tracks_it_t
 
     vehicle._handlers["MISSION_COUNT"] = counting
     await vehicle.start()
-    proc, base = await start_server(service_dsn, tmp_path, "before-kill")
+    server = await start_server(service_dsn, tmp_path, "before-kill")
     try:
         pool = await create_pool(service_dsn, min_size=1, max_size=2)
         async with pool.acquire() as conn:
@@ -132,7 +93,7 @@ async def test_sigkilled_service_reattaches_to_the_run_in_flight_and_tracks_it_t
             )
         await pool.close()
         admin, operator = auth(admin_token), auth(op_token)
-        async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
             for kind, path in (("grids", "/grids/import"), ("zones", "/geofences/import")):
                 assert (await http.post(path, json=sample_document(kind), headers=admin)).status_code == 200
             r = await http.post(
@@ -183,17 +144,14 @@ async def test_sigkilled_service_reattaches_to_the_run_in_flight_and_tracks_it_t
                 lambda r: r["state"] == "running" and (r["progress"]["current_seq"] or 0) >= 3,
                 30,
             )
-        proc.kill()  # SIGKILL: no shutdown, no goodbye
-        proc.wait(10)
+        server.kill()  # SIGKILL: no shutdown, no goodbye
         assert vehicle.armed  # it flies on under its own autopilot meanwhile
 
-        proc, base = await start_server(service_dsn, tmp_path, "after-kill")
-        async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+        server = await start_server(service_dsn, tmp_path, "after-kill")
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
             run = await poll(http, run_url, operator, lambda r: r["state"] in ("completed", "failed"), 40)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        server.kill()
         await vehicle.stop()
     assert run["state"] == "completed", run
     reasons = [t["reason"] for t in run["transitions"]]
