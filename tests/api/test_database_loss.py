@@ -5,7 +5,6 @@ again under requests and background workers give only 200s and 503s and stop no 
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 import asyncpg
 import httpx
@@ -14,7 +13,8 @@ from fastapi import FastAPI
 from app.auth import new_token
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import _with_database, auth
+from tests.conftest import auth
+from tests.dbtools import private_database
 
 
 async def test_killed_backends_are_replaced_without_errors(
@@ -46,24 +46,18 @@ async def test_killed_backends_are_replaced_without_errors(
 
 
 async def test_database_gone_gives_503_not_500(server_dsn: str) -> None:
-    name = f"aerogrid_gone_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        app = create_app(Settings(database_url=_with_database(server_dsn, name), links_enabled=False))
+    async with private_database(server_dsn, "aerogrid_gone") as db:
+        app = create_app(Settings(database_url=db.dsn, links_enabled=False))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                 assert (await c.get("/readyz")).status_code == 200
-                await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                await db.drop()
                 # A well-formed token: only it needs the database (a malformed one is refused without it).
                 r = await c.get("/grids", headers=auth(new_token()[0]))
                 assert r.status_code == 503, r.text
                 assert r.json()["code"] == "database_unavailable" and r.headers["Retry-After"] == "2"
                 assert (await c.get("/readyz")).status_code == 503
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 # The session app's workers that poll the database (links on, leases off: no link-ownership task).

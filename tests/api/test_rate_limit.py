@@ -8,7 +8,6 @@ while other addresses, and tokens it already proved good, carry on.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -22,7 +21,8 @@ from app.main import create_app
 from app.ratelimit import FailureLimiter, Tarpit, client_key
 from app.services import tokens
 from app.services.tokens import PrincipalCache
-from tests.conftest import _with_database, auth
+from tests.conftest import auth
+from tests.dbtools import private_database
 
 
 class Clock:
@@ -89,14 +89,9 @@ async def test_missing_token_is_401_and_does_not_count_as_a_failed_attempt(limit
 async def test_malformed_tokens_are_refused_without_the_database_and_lookups_are_cached(
     server_dsn: str, role_tokens: dict[str, str]
 ) -> None:
-    name = f"aerogrid_auth_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    async with private_database(server_dsn, "aerogrid_auth") as db:
         # A TTL longer than the test, however loaded the machine: the cached entries must outlive the drop.
-        settings = Settings(
-            database_url=_with_database(server_dsn, name), links_enabled=False, auth_cache_ttl_s=60
-        )
+        settings = Settings(database_url=db.dsn, links_enabled=False, auth_cache_ttl_s=60)
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             pool: asyncpg.Pool = app.state.db.pool
@@ -108,16 +103,13 @@ async def test_malformed_tokens_are_refused_without_the_database_and_lookups_are
             async with client_from(app, "10.0.1.1") as c:
                 assert (await c.get("/tokens/me", headers=auth(good))).status_code == 200
                 assert (await c.get("/tokens/me", headers=auth(unknown))).status_code == 401
-                await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                await db.drop()
                 # The database is gone: whatever still answers did not need it.
                 r = await c.get("/tokens/me", headers=auth("ag_short_token"))
                 assert r.status_code == 401 and r.json()["message"].startswith("malformed token")
                 assert (await c.get("/tokens/me", headers=auth(good))).status_code == 200
                 assert (await c.get("/tokens/me", headers=auth(unknown))).status_code == 401
                 assert (await c.get("/tokens/me", headers=auth(well_formed_unknown()))).status_code == 503
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_revoking_a_cached_token_refuses_it_at_once(

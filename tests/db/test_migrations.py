@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,23 +9,19 @@ import asyncpg
 import pytest_asyncio
 
 from app.db.migrate import describe_schema, load_migrations, migrate
-from tests.conftest import _with_database
+from tests.dbtools import private_database
 
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "app" / "db" / "schema.sql"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def fresh_conn(server_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    name = f"aerogrid_mig_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    conn = await asyncpg.connect(_with_database(server_dsn, name))
-    try:
-        yield conn
-    finally:
-        await conn.close()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+    async with private_database(server_dsn, "aerogrid_mig") as db:
+        conn = await asyncpg.connect(db.dsn)
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
 
 async def test_migrations_apply_once_and_record_versions(fresh_conn: asyncpg.Connection) -> None:
