@@ -9,20 +9,20 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import _with_database, auth
+from tests.conftest import auth
+from tests.dbtools import private_database
+from tests.procs import free_tcp_port
 from tests.workorders.district import IN_G1, two_grids
 
 SECRET = "s3cret-for-the-receiver-" + secrets.token_hex(4)
@@ -64,23 +64,10 @@ class Receiver:
             writer.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.fixture
 async def fresh_dsn(server_dsn: str) -> AsyncIterator[str]:
-    name = f"aerogrid_wh_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(server_dsn, name)
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+    async with private_database(server_dsn, "aerogrid_wh") as db:
+        yield db.dsn
 
 
 @asynccontextmanager
@@ -123,7 +110,7 @@ async def wait_for(predicate: Any, timeout_s: float = 20.0) -> None:
 async def test_a_receiver_down_across_a_service_restart_gets_every_event_once_in_order_and_signed(
     fresh_dsn: str, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port = free_tcp_port()
     receiver = Receiver(port)
     async with service(fresh_dsn, tmp_path, webhook_max_attempts=100) as (app, client):
         token = await admin_token(app)
@@ -177,7 +164,7 @@ async def test_a_receiver_down_across_a_service_restart_gets_every_event_once_in
 async def test_a_delivery_that_keeps_failing_is_parked_dead_then_replayed(
     fresh_dsn: str, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port = free_tcp_port()
     receiver = Receiver(port, status=500)
     await receiver.start()
     try:
