@@ -32,6 +32,7 @@ from typing import Any, Final
 import asyncpg
 import numpy as np
 
+from app.db.errors import DATABASE_LOST
 from app.db.repos import telemetry as repo
 from app.link.codec import MavMessage
 from app.telemetry.bus import Batch, TelemetryBus
@@ -49,15 +50,9 @@ REFRESH_INTERVAL_S: Final = 1.0
 MAINTAIN_INTERVAL_S: Final = 600.0
 LATENCY_SAMPLES: Final = 100_000
 
-OUTAGE_ERRORS: Final = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InvalidCatalogNameError,
-)
-"""What 'the database is unreachable' looks like: spool and retry, never drop."""
+OUTAGE_ERRORS: Final[tuple[type[Exception], ...]] = (*DATABASE_LOST, asyncpg.OperatorInterventionError)
+"""The database lost (app/db/errors.py), or the batch's statement cancelled by an operator or a
+statement timeout (class 57): spool and retry, never drop."""
 
 
 DropReporter = Callable[[int, DropTally], Awaitable[None]]
