@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -18,13 +17,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from app.db.migrate import migrate
-from app.db.pool import create_pool
 from app.link.manager import LinkManager
 from app.services.flight import FlightService
 from app.services.ownership import LinkOwnership, warn_if_leased_elsewhere
 from simulator.fleet import SimFleet
-from tests.conftest import _with_database
+from tests.dbtools import private_pool
 
 DRONES = 3
 RELINK_LIMIT_S = 10.0  # docs/live.md: "within 10 s"
@@ -33,18 +30,8 @@ LON, LAT = 120.5000, 30.6000
 
 @pytest.fixture
 async def own_pool(server_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    name = f"aerogrid_own_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    pool = await create_pool(_with_database(server_dsn, name), min_size=1, max_size=4)
-    try:
-        async with pool.acquire() as conn:
-            await migrate(conn)
+    async with private_pool(server_dsn, "aerogrid_own") as pool:
         yield pool
-    finally:
-        await pool.close()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def register(pool: asyncpg.Pool, name: str, endpoint: str, sysid: int) -> int:
