@@ -31,6 +31,7 @@ from app.api import (
     workorders,
 )
 from app.api.deps import AuthGuard
+from app.api.patrols import bulk_router as patrols_bulk_router
 from app.api.patrols import router as patrols_router
 from app.config import Settings, get_settings
 from app.db.migrate import migrate
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         grids.router,
         grids.communities_router,
         patrols_router,
+        patrols_bulk_router,
         geofences.router,
         drones.router,
         missions.router,

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from app.api.deps import PoolDep, Reader
-from app.api.grids import CodePath
+from app.api.grids import CodePath, CodeQuery
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, errors
 from app.services import patrols
 
 router = APIRouter(prefix="/grids", tags=["grids"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
+bulk_router = APIRouter(prefix="/patrols", tags=["grids"], route_class=CheckedRoute, responses=TOKEN_ROUTES)
 
 
 class PatrolOut(BaseModel):
@@ -33,6 +34,22 @@ class PatrolOut(BaseModel):
     alt_band_m: float
     final: bool
     computed_at: str
+
+
+class GridStateOut(BaseModel):
+    grid_code: str
+    community_code: str
+    street_code: str
+    last_patrolled_at: str | None
+    seen_share: float | None
+    patrol_final: bool | None
+    open_alerts: int
+    active_work_orders: int
+
+
+class GridStatesOut(BaseModel):
+    grids: list[GridStateOut]
+    pending_patrols: int
 
 
 class CoverageOut(BaseModel):
@@ -56,3 +73,13 @@ async def grid_patrols(
 ) -> list[dict[str, Any]]:
     """The grid's latest patrols (one per upload flown over it), newest first."""
     return await patrols.patrols(pool, code, principal, limit)
+
+
+@bulk_router.get("/grid-states", response_model=GridStatesOut)
+async def grid_states(
+    pool: PoolDep, principal: Reader, community: CodeQuery = None, street: CodeQuery = None
+) -> dict[str, Any]:
+    """Every visible grid's latest patrol time and seen share, open alerts and active work orders in
+    one read (the command-center page colours thousands of grids with it); optionally one community's
+    or one street's grids. The unseen part stays with `GET /grids/{code}/coverage`."""
+    return await patrols.grid_states(pool, principal, community, street)

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 FINAL_AFTER_S = 120.0
 """A flight with no sample received for this long (wall time) has ended, whatever its last state."""
+PENDING_PER_READ = 16
+"""A bulk read computes at most this many not-yet-final patrols (newest first) before it answers, so
+the first read after a busy day stays bounded; it reports how many it left (``pending_patrols``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,3 +188,32 @@ def patrol_json(row: asyncpg.Record) -> dict[str, Any]:
     for key in ("started_at", "ended_at", "computed_at"):
         out[key] = out[key].isoformat()
     return out
+
+
+async def grid_states(
+    pool: asyncpg.Pool, principal: Principal, community: str | None, street: str | None
+) -> dict[str, Any]:
+    """Every visible grid's latest patrol time and seen share, open alerts and active work orders.
+
+    Patrols are computed on read (see the module doc), so the flights over these grids that have no
+    final patrol yet are computed first (at most ``PENDING_PER_READ``); then one query reads every
+    grid's figures. A district whose patrols are stored costs two queries whatever its grid count.
+    """
+    scope = principal.community_scope
+    async with pool.acquire() as conn:
+        pending = await repo.pending_patrols(conn, community, street, scope)
+        for flown in pending[:PENDING_PER_READ]:
+            row = await district_repo.get_grid(conn, flown["grid_code"])
+            if row is None:  # deleted meanwhile
+                continue
+            geom = shape(row["boundary"])
+            assert isinstance(geom, Polygon | MultiPolygon)
+            await _compute(conn, Grid(code=flown["grid_code"], boundary=geom), flown["upload_id"])
+        rows = await repo.grid_states(conn, community, street, scope)
+    grids = []
+    for r in rows:
+        item = dict(r)
+        at = item["last_patrolled_at"]
+        item["last_patrolled_at"] = None if at is None else at.isoformat()
+        grids.append(item)
+    return {"grids": grids, "pending_patrols": max(0, len(pending) - PENDING_PER_READ)}

@@ -319,6 +319,10 @@ def _grid_codes(body: Any) -> set[Any]:
     return {f["properties"]["code"] for f in body["features"]}
 
 
+def _state_codes(body: Any) -> set[Any]:
+    return {item["grid_code"] for item in body["grids"]}
+
+
 def _community_codes(body: Any) -> set[Any]:
     return {item["code"] for item in body}
 
@@ -413,6 +417,15 @@ ROUTES: dict[tuple[str, str], Route] = {
         404,
         lambda d: Call(f"/grids/{_f(d).grid}/patrols"),
         200,
+    ),
+    ("GET", "/patrols/grid-states"): Route(
+        Permission.READ,
+        lambda d: Call("/patrols/grid-states"),
+        200,
+        lambda d: Call("/patrols/grid-states"),
+        200,
+        _state_codes,
+        lambda c: c.grid,
     ),
     ("DELETE", "/grids/{code}"): Route(
         Permission.MANAGE_DISTRICT,

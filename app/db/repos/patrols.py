@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -123,3 +124,71 @@ async def upsert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | None:
         values["final"],
     )
     return row
+
+
+_GRID_SCOPE: Final = """($1::text IS NULL OR g.community_code = $1)
+    AND ($2::text IS NULL OR c.street_code = $2)
+    AND ($3::text[] IS NULL OR g.community_code = ANY($3))"""
+"""The grids a bulk read covers: the request's community and street filters within the token's scope."""
+
+_PENDING: Final = f"""SELECT g.code AS grid_code, u.id AS upload_id
+    FROM drone_uploads u
+    JOIN missions m ON m.id = u.mission_id
+    JOIN grids g ON g.code = ANY (m.grid_codes)
+    JOIN communities c ON c.code = g.community_code
+    WHERE u.status = 'verified' AND {_GRID_SCOPE}
+      AND NOT EXISTS (SELECT 1 FROM grid_patrols p
+                      WHERE p.grid_code = g.code AND p.upload_id = u.id AND p.final)
+      AND EXISTS (SELECT 1 FROM telemetry_samples s
+                  WHERE s.drone_id = u.drone_id AND s.time >= u.started_at
+                    AND s.upload_id = u.id AND s.grid_code = g.code)
+    ORDER BY u.started_at DESC, u.id DESC"""
+
+_GRID_STATES: Final = f"""WITH scoped AS (
+        SELECT g.code, g.community_code, c.street_code FROM grids g
+        JOIN communities c ON c.code = g.community_code
+        WHERE {_GRID_SCOPE}),
+    latest AS (
+        SELECT DISTINCT ON (p.grid_code) p.grid_code, p.ended_at, p.seen_share, p.final
+        FROM grid_patrols p JOIN drone_uploads u ON u.id = p.upload_id
+        WHERE p.grid_code IN (SELECT code FROM scoped)
+        ORDER BY p.grid_code, u.started_at DESC, u.id DESC),
+    alert_counts AS (
+        SELECT grid_code, count(*) AS n FROM alerts
+        WHERE state = 'open' AND grid_code IN (SELECT code FROM scoped) GROUP BY grid_code),
+    order_counts AS (
+        SELECT grid_code, count(*) AS n FROM work_orders
+        WHERE state <> ALL ($4::text[]) AND grid_code IN (SELECT code FROM scoped) GROUP BY grid_code)
+    SELECT s.code AS grid_code, s.community_code, s.street_code,
+           l.ended_at AS last_patrolled_at, l.seen_share, l.final AS patrol_final,
+           COALESCE(a.n, 0)::int AS open_alerts, COALESCE(o.n, 0)::int AS active_work_orders
+    FROM scoped s
+    LEFT JOIN latest l ON l.grid_code = s.code
+    LEFT JOIN alert_counts a ON a.grid_code = s.code
+    LEFT JOIN order_counts o ON o.grid_code = s.code
+    ORDER BY s.code"""
+
+ENDED_ORDER_STATES: Final = ("closed", "cancelled")
+"""Work orders in these states are done with; every other state keeps a grid in `workorder`."""
+
+
+async def pending_patrols(
+    conn: Conn, community: str | None, street: str | None, scope: Sequence[str] | None
+) -> list[asyncpg.Record]:
+    """(grid, upload) pairs flown over a grid whose patrol is not stored as final, newest upload first:
+    the patrols a bulk read must compute before it can report every grid's latest one."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _PENDING, community, street, None if scope is None else list(scope)
+    )
+    return rows
+
+
+async def grid_states(
+    conn: Conn, community: str | None, street: str | None, scope: Sequence[str] | None
+) -> list[asyncpg.Record]:
+    """Per grid in one query: the latest stored patrol (by upload start, as ``uploads_over_grid``
+    orders them), open alerts and active work orders."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _GRID_STATES, community, street, None if scope is None else list(scope), list(ENDED_ORDER_STATES)
+    )
+    return rows
