@@ -9,12 +9,7 @@ one plan runs, the next is refused with 503 ``planning_busy``.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +27,7 @@ from app.services.sample import sample_document
 from missions.job import PlanJob, run_job
 from missions.profile import Speaker
 from tests.conftest import auth, wipe_district
+from tests.procs import ServeProcess
 
 GRID = sample_document("grids")["features"][0]
 GRID_CODE: str = GRID["properties"]["code"]
@@ -124,19 +120,10 @@ async def test_a_cancelled_caller_frees_its_worker_and_a_queued_one_leaves_the_q
         await pool.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(database_dsn: str, data_dir: Path, *, queue_size: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(database_dsn: str, data_dir: Path, *, queue_size: int) -> ServeProcess:
     """`aerogrid serve` on a free port, with one planning worker; its log goes to ``data_dir``.
     A start that fails (the free port taken meanwhile) is retried on another port."""
     env = {
-        **os.environ,
-        "DATABASE_URL": database_dsn,
-        "AEROGRID_DATA_DIR": str(data_dir),
         "AEROGRID_LINKS_ENABLED": "false",
         "AEROGRID_PLAN_WORKERS": "1",
         "AEROGRID_PLAN_QUEUE_SIZE": str(queue_size),
@@ -146,30 +133,10 @@ def start_server(database_dsn: str, data_dir: Path, *, queue_size: int) -> tuple
     }
     log_path = data_dir / "serve.log"
     for _ in range(3):
-        port = free_port()
-        with log_path.open("ab") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    return proc, base
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        stop_server(proc)
-    raise AssertionError(f"aerogrid serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
+        server = ServeProcess(database_dsn, data_dir, log_path, env)
+        if server.ready_blocking(SERVER_START_S):
+            return server
+    raise AssertionError(f"aerogrid serve did not start: {server.log_tail()}")
 
 
 @pytest.fixture
@@ -184,11 +151,11 @@ async def district(pool: asyncpg.Pool, role_tokens: dict[str, str], client: http
 
 @pytest.fixture(scope="module")
 def busy_server(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, base = start_server(database_dsn, tmp_path_factory.mktemp("busy"), queue_size=0)
+    server = start_server(database_dsn, tmp_path_factory.mktemp("busy"), queue_size=0)
     try:
-        yield base
+        yield server.url
     finally:
-        stop_server(proc)
+        server.kill()
 
 
 async def until_busy(http: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
@@ -275,18 +242,16 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def loaded_server(database_dsn: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    proc, base = start_server(database_dsn, tmp_path, queue_size=2)
+def loaded_server(database_dsn: str, tmp_path: Path) -> Iterator[ServeProcess]:
+    server = start_server(database_dsn, tmp_path, queue_size=2)
     try:
-        yield proc, base
+        yield server
     finally:
-        stop_server(proc)
+        server.kill()
 
 
-async def test_sigterm_under_planning_load_exits_promptly(
-    district: str, loaded_server: tuple[subprocess.Popen[bytes], str]
-) -> None:
-    proc, base = loaded_server
+async def test_sigterm_under_planning_load_exits_promptly(district: str, loaded_server: ServeProcess) -> None:
+    proc, base = loaded_server.proc, loaded_server.url
     headers = auth(district)
     async with httpx.AsyncClient(base_url=base, timeout=30.0) as http:
         slow = [asyncio.create_task(http.post("/missions/plan", json=SLOW, headers=headers)) for _ in range(3)]
