@@ -23,7 +23,7 @@ from simulator.vehicle import SimVehicle, VehicleConfig
 from tests.api.test_drones import drone
 from tests.api.test_grids import LAT0, LON0, collection, grid, square
 from tests.conftest import auth, wipe_district
-from tests.link.test_transport import free_udp_port
+from tests.procs import free_udp_port
 
 _SYSIDS = itertools.count(101)
 """Each vehicle its own system id: the session's link manager keeps links of drones that

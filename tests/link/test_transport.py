@@ -10,6 +10,7 @@ import pytest
 
 from app.link.errors import NotConnected
 from app.link.transport import Endpoint, SerialTransport, TcpTransport, UdpTransport, parse_endpoint
+from tests.procs import free_udp_port
 
 
 @pytest.mark.parametrize(
@@ -48,12 +49,6 @@ def test_parse_valid_endpoints(text: str, expected: Endpoint) -> None:
 def test_parse_invalid_endpoints_names_the_problem(text: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem.replace("(", r"\(")):
         parse_endpoint(text)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_udpin_replies_to_the_last_peer_and_udpout_receives_replies() -> None:

@@ -14,7 +14,7 @@ import struct
 import pytest
 
 from app.link.transport import UdpTransport, parse_endpoint
-from tests.link.test_transport import free_udp_port
+from tests.procs import free_udp_port
 
 BURST = 3000
 PAYLOAD = bytes(140)  # about one drone's 100 ms of telemetry

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import httpx
@@ -10,12 +9,6 @@ import httpx
 from tests.conftest import auth
 
 LON, LAT = 120.3000, 30.4000
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def box(code: str, community: str, lat0: float, lat1: float) -> dict[str, Any]:

@@ -26,9 +26,10 @@ from websockets.asyncio.client import ClientConnection
 
 from app.live.hub import LiveHub
 from tests.conftest import auth, wipe_district
-from tests.live.district import LAT, LON, free_udp_port, register
+from tests.live.district import LAT, LON, register
 from tests.live.streamer import UdpStreamer
 from tests.live.wsclient import Server, StalledClient, open_client, recv, subscribe
+from tests.procs import free_udp_port
 
 log = logging.getLogger(__name__)
 

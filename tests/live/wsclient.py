@@ -13,12 +13,6 @@ from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """uvicorn serving an already started app (its lifespan is the caller's) on 127.0.0.1.
 
