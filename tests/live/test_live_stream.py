@@ -24,9 +24,10 @@ from app.db.repos.alerts import NewAlert
 from app.live import protocol
 from app.services import tokens
 from tests.conftest import auth, wipe_district
-from tests.live.district import LAT, LON, free_udp_port, register, two_communities
+from tests.live.district import LAT, LON, register, two_communities
 from tests.live.streamer import UdpStreamer
 from tests.live.wsclient import Server, open_client, recv, recv_until, subscribe
+from tests.procs import free_udp_port
 
 
 @pytest.fixture(scope="module")
