@@ -52,6 +52,7 @@ from app.services.alerts import AlertService
 from app.services.closed_loop import start_closed_loop, start_mqtt
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
+from app.services.legacy_images import move_legacy_images
 from app.services.ownership import LinkOwnership, default_instance_id, warn_if_leased_elsewhere
 from app.services.sample import load_sample_district
 from app.telemetry.service import start_ingest
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with db.pool.acquire() as conn:
                 await migrate(conn)
             await canonicalise_stored(db.pool)  # before any link opens: one spelling per link
+            await move_legacy_images(db.pool, settings.data_dir / "detections")  # older versions' files
             if settings.load_sample_district:
                 await load_sample_district(db.pool)
             app.state.db = db

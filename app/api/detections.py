@@ -6,10 +6,10 @@ their communities). Submitting needs an operator, tester or admin token.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.deps import FlightPlanner, Reader
@@ -125,8 +125,19 @@ async def get_detection(request: Request, principal: Reader, detection_id: Detec
     return await _service(request).get(detection_id, principal)
 
 
-@router.get("/{detection_id:int}/image", responses=errors(403, 404), response_class=FileResponse)
-async def get_detection_image(request: Request, principal: Reader, detection_id: DetectionId) -> FileResponse:
-    """The uploaded image (not a URL one), to tokens that may see the detection."""
-    path, media_type = await _service(request).image(detection_id, principal)
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+IMAGE_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The image's bytes"}
+}
+
+
+@router.get(
+    "/{detection_id:int}/image", responses={**IMAGE_CONTENT, **errors(403, 404)}, response_class=Response
+)
+async def get_detection_image(request: Request, principal: Reader, detection_id: DetectionId) -> Response:
+    """The uploaded image (not a URL one), to tokens that may see the detection; read from the
+    database, so any instance serves it. Its SHA-256 is its ETag."""
+    image = await _service(request).image(detection_id, principal)
+    headers = {"Cache-Control": "private, no-store", "ETag": f'"{image.sha256}"'}
+    if image.stored_at is not None:
+        headers["Last-Modified"] = format_datetime(image.stored_at.astimezone(UTC), usegmt=True)
+    return Response(image.data, media_type=image.content_type, headers=headers)

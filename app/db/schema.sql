@@ -74,6 +74,7 @@ TABLE detections
   COLUMN alert_id bigint NOT NULL
   COLUMN created_by text NOT NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN image_sha256 text NULL
 TABLE district_settings
   COLUMN singleton boolean NOT NULL DEFAULT true
   COLUMN ceiling_m double precision NOT NULL DEFAULT 120
@@ -139,6 +140,12 @@ TABLE grids
   COLUMN vertex_count integer NOT NULL
   COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
   COLUMN updated_at timestamp with time zone NOT NULL DEFAULT now()
+TABLE images
+  COLUMN sha256 text NOT NULL
+  COLUMN content_type text NOT NULL
+  COLUMN size_bytes integer NOT NULL
+  COLUMN data bytea NOT NULL
+  COLUMN created_at timestamp with time zone NOT NULL DEFAULT now()
 TABLE link_leases
   COLUMN drone_id bigint NOT NULL
   COLUMN instance_id text NOT NULL
@@ -373,18 +380,19 @@ CONSTRAINT detection_alerts.detection_alerts_severity_check CHECK (severity = AN
 CONSTRAINT detection_alerts.detection_alerts_state_check CHECK (state = ANY (ARRAY['open'::text, 'closed'::text]))
 CONSTRAINT detection_alerts.detection_alerts_type_check CHECK (type ~ '^[a-z0-9_]{1,64}$'::text)
 CONSTRAINT detections.detections_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES detection_alerts(id) ON DELETE CASCADE
-CONSTRAINT detections.detections_check CHECK (image_url IS NULL OR image_file IS NULL)
-CONSTRAINT detections.detections_check1 CHECK ((image_file IS NULL) = (image_type IS NULL))
 CONSTRAINT detections.detections_confidence_check CHECK (confidence >= 0::double precision AND confidence <= 1::double precision)
 CONSTRAINT detections.detections_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE SET NULL
 CONSTRAINT detections.detections_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200)
 CONSTRAINT detections.detections_idempotency_key_key UNIQUE (idempotency_key)
 CONSTRAINT detections.detections_image_file_check CHECK (image_file ~ '^[0-9a-f]{64}\.(jpg|png)$'::text)
+CONSTRAINT detections.detections_image_sha256_fkey FOREIGN KEY (image_sha256) REFERENCES images(sha256)
 CONSTRAINT detections.detections_image_type_check CHECK (image_type = ANY (ARRAY['image/jpeg'::text, 'image/png'::text]))
+CONSTRAINT detections.detections_image_type_present_check CHECK ((image_file IS NULL AND image_sha256 IS NULL) = (image_type IS NULL))
 CONSTRAINT detections.detections_image_url_check CHECK (length(image_url) <= 2000)
 CONSTRAINT detections.detections_lat_deg_check CHECK (lat_deg >= '-90'::integer::double precision AND lat_deg <= 90::double precision)
 CONSTRAINT detections.detections_lon_deg_check CHECK (lon_deg >= '-180'::integer::double precision AND lon_deg <= 180::double precision)
 CONSTRAINT detections.detections_note_check CHECK (length(note) <= 2000)
+CONSTRAINT detections.detections_one_image_check CHECK (num_nonnulls(image_url, image_file, image_sha256) <= 1)
 CONSTRAINT detections.detections_pkey PRIMARY KEY (id)
 CONSTRAINT detections.detections_source_check CHECK (source = ANY (ARRAY['onboard_ai'::text, 'ground_ai'::text, 'person'::text]))
 CONSTRAINT detections.detections_type_check CHECK (type ~ '^[a-z0-9_]{1,64}$'::text)
@@ -427,6 +435,12 @@ CONSTRAINT grids.grids_community_code_fkey FOREIGN KEY (community_code) REFERENC
 CONSTRAINT grids.grids_name_check CHECK (length(name) >= 1 AND length(name) <= 200)
 CONSTRAINT grids.grids_pkey PRIMARY KEY (code)
 CONSTRAINT grids.grids_vertex_count_check CHECK (vertex_count >= 4)
+CONSTRAINT images.images_check CHECK (octet_length(data) = size_bytes)
+CONSTRAINT images.images_check1 CHECK (sha256 = encode(sha256(data), 'hex'::text))
+CONSTRAINT images.images_content_type_check CHECK (content_type = ANY (ARRAY['image/jpeg'::text, 'image/png'::text]))
+CONSTRAINT images.images_pkey PRIMARY KEY (sha256)
+CONSTRAINT images.images_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$'::text)
+CONSTRAINT images.images_size_bytes_check CHECK (size_bytes >= 1 AND size_bytes <= 50000000)
 CONSTRAINT link_leases.link_leases_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE CASCADE
 CONSTRAINT link_leases.link_leases_instance_id_check CHECK (length(instance_id) >= 1 AND length(instance_id) <= 200)
 CONSTRAINT link_leases.link_leases_pkey PRIMARY KEY (drone_id)
@@ -543,6 +557,7 @@ INDEX detection_alerts.detection_alerts_pkey CREATE UNIQUE INDEX detection_alert
 INDEX detections.detections_alert_idx CREATE INDEX detections_alert_idx ON detections USING btree (alert_id)
 INDEX detections.detections_community_idx CREATE INDEX detections_community_idx ON detections USING btree (community_code, detected_at DESC)
 INDEX detections.detections_idempotency_key_key CREATE UNIQUE INDEX detections_idempotency_key_key ON detections USING btree (idempotency_key)
+INDEX detections.detections_image_file_idx CREATE INDEX detections_image_file_idx ON detections USING btree (image_file) WHERE (image_file IS NOT NULL)
 INDEX detections.detections_pkey CREATE UNIQUE INDEX detections_pkey ON detections USING btree (id)
 INDEX district_settings.district_settings_pkey CREATE UNIQUE INDEX district_settings_pkey ON district_settings USING btree (singleton)
 INDEX drone_uploads.drone_uploads_drone_idx CREATE INDEX drone_uploads_drone_idx ON drone_uploads USING btree (drone_id, started_at DESC)
@@ -556,6 +571,7 @@ INDEX grid_patrols.grid_patrols_grid_idx CREATE INDEX grid_patrols_grid_idx ON g
 INDEX grid_patrols.grid_patrols_pkey CREATE UNIQUE INDEX grid_patrols_pkey ON grid_patrols USING btree (id)
 INDEX grids.grids_community_idx CREATE INDEX grids_community_idx ON grids USING btree (community_code)
 INDEX grids.grids_pkey CREATE UNIQUE INDEX grids_pkey ON grids USING btree (code)
+INDEX images.images_pkey CREATE UNIQUE INDEX images_pkey ON images USING btree (sha256)
 INDEX link_leases.link_leases_instance_idx CREATE INDEX link_leases_instance_idx ON link_leases USING btree (instance_id)
 INDEX link_leases.link_leases_pkey CREATE UNIQUE INDEX link_leases_pkey ON link_leases USING btree (drone_id)
 INDEX mission_runs.mission_runs_one_active_per_drone CREATE UNIQUE INDEX mission_runs_one_active_per_drone ON mission_runs USING btree (drone_id) WHERE (state = ANY (ARRAY['dispatching'::text, 'uploading'::text, 'ready'::text, 'running'::text, 'paused'::text, 'returning'::text, 'landed'::text, 'waiting'::text]))

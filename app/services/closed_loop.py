@@ -109,7 +109,6 @@ def start_closed_loop(settings: Settings, pool: asyncpg.Pool, alert_sink: AlertS
             image_max_bytes=settings.detection_image_max_bytes,
         ),
         workorders,
-        settings.data_dir / "detections",
     )
     due_checker = DueChecker(workorders, settings.workorder_check_s)
     webhooks = DeliveryWorker(

@@ -4,21 +4,19 @@ One transaction per detection: the detection row, the detection alert it opens o
 type within ``join_radius_m`` and ``join_window_s``: the alert's count rises instead of a second
 alert opening), and, for a newly opened alert whose type and severity a rule names, the work
 order (idempotent on ``detection-alert:<id>``). An uploaded image is checked from its bytes
-(a whole JPEG or PNG of sane dimensions, app/services/images.py; size limit), written beside its final name first and renamed into place only
-after the commit, so a refused detection leaves no file and a stored one never lacks its image.
+(a whole JPEG or PNG of sane dimensions, app/services/images.py; size limit) and stored as a row of
+``images`` in the same transaction, so a refused detection leaves nothing, a stored one never lacks
+its image, and every instance on the database serves it (a file in one instance's data directory
+was served by that instance only).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
@@ -26,6 +24,7 @@ from shapely.geometry import shape
 
 from app.auth import Principal
 from app.db.repos import detections as repo
+from app.db.repos import images
 from app.db.repos.detections import NewDetection
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.services.images import NotAnImage, check_image
@@ -62,6 +61,16 @@ class DetectionIn:
     note: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """An uploaded image's bytes, type and SHA-256 (its key and ETag); when it was first stored."""
+
+    data: bytes
+    content_type: str
+    sha256: str
+    stored_at: datetime | None = None
+
+
 def _invalid(field: str, problem: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {problem}", details=[{"field": field, "problem": problem}])
 
@@ -70,7 +79,7 @@ def detection_json(r: asyncpg.Record) -> dict[str, Any]:
     image = None
     if r["image_url"] is not None:
         image = {"url": r["image_url"]}
-    elif r["image_file"] is not None:
+    elif r["image_sha256"] is not None or r["image_file"] is not None:  # image_file: not moved yet
         image = {"url": f"/detections/{r['id']}/image", "type": r["image_type"]}
     return {
         "id": r["id"],
@@ -96,13 +105,10 @@ def detection_json(r: asyncpg.Record) -> dict[str, Any]:
 
 
 class DetectionService:
-    def __init__(
-        self, pool: asyncpg.Pool, rules: DetectionRules, workorders: WorkOrderService, image_dir: Path
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, rules: DetectionRules, workorders: WorkOrderService) -> None:
         self.pool = pool
         self.rules = rules
         self.workorders = workorders
-        self.image_dir = image_dir
 
     def _check(self, d: DetectionIn) -> tuple[str, float, float]:
         """The severity and the representative (lon, lat) of a well-formed detection; 422 otherwise."""
@@ -119,7 +125,7 @@ class DetectionService:
         point = geometry if geometry.geom_type == "Point" else geometry.representative_point()
         return self.rules.severity.get(d.type, "warning"), float(point.x), float(point.y)
 
-    def _image(self, d: DetectionIn) -> tuple[bytes, str, str] | None:
+    def _image(self, d: DetectionIn) -> StoredImage | None:
         if d.image_base64 is None:
             return None
         try:
@@ -129,43 +135,23 @@ class DetectionService:
         if len(data) > self.rules.image_max_bytes:
             raise _invalid("image.data_base64", f"{len(data)} bytes; at most {self.rules.image_max_bytes}")
         try:
-            mime, ext = check_image(data)
+            mime, _ = check_image(data)
         except NotAnImage as exc:
             raise _invalid("image.data_base64", str(exc)) from None
-        return data, mime, ext
+        return StoredImage(data=data, content_type=mime, sha256=hashlib.sha256(data).hexdigest())
 
     async def submit(self, d: DetectionIn, principal: Principal) -> tuple[dict[str, Any], bool]:
         """Store the detection (or return the one stored under the same key): (detection, new)."""
         severity, lon_deg, lat_deg = self._check(d)
         image = self._image(d)
-        staged: Path | None = None
-        final: Path | None = None
-        file_name = None
-        if image is not None:
-            data, _, ext = image
-            file_name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
-            final = self.image_dir / file_name
-            self.image_dir.mkdir(parents=True, exist_ok=True)
-            staged = self.image_dir / f".{file_name}.{secrets.token_hex(4)}.part"
-            staged.write_bytes(data)
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                existing = await repo.by_key(conn, d.idempotency_key)
-                if existing is not None:
-                    if not principal.sees_community(existing["community_code"]):
-                        raise NotFound("this idempotency key names a detection outside your communities")
-                    return detection_json(existing), False
-                detection_id = await self._store(
-                    conn, d, severity, lon_deg, lat_deg, image, file_name, principal
-                )
-                row = await repo.get(conn, detection_id)
-            if staged is not None and final is not None:
-                os.replace(staged, final)
-                staged = None
-        finally:
-            if staged is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    staged.unlink()
+        async with self.pool.acquire() as conn, conn.transaction():
+            existing = await repo.by_key(conn, d.idempotency_key)
+            if existing is not None:
+                if not principal.sees_community(existing["community_code"]):
+                    raise NotFound("this idempotency key names a detection outside your communities")
+                return detection_json(existing), False
+            detection_id = await self._store(conn, d, severity, lon_deg, lat_deg, image, principal)
+            row = await repo.get(conn, detection_id)
         assert row is not None
         return detection_json(row), True
 
@@ -176,8 +162,7 @@ class DetectionService:
         severity: str,
         lon_deg: float,
         lat_deg: float,
-        image: tuple[bytes, str, str] | None,
-        file_name: str | None,
+        image: StoredImage | None,
         principal: Principal,
     ) -> int:
         placement = await place(
@@ -214,6 +199,8 @@ class DetectionService:
             lat_deg=lat_deg,
             at=d.detected_at,
         )
+        if image is not None:
+            await images.put(conn, image.sha256, image.content_type, image.data)
         detection_id = await repo.insert(
             conn,
             NewDetection(
@@ -230,8 +217,8 @@ class DetectionService:
                 drone_id=d.drone_id,
                 upload_id=d.upload_id,
                 image_url=d.image_url,
-                image_file=file_name,
-                image_type=image[1] if image is not None else None,
+                image_sha256=image.sha256 if image is not None else None,
+                image_type=image.content_type if image is not None else None,
                 note=d.note,
                 created_by=principal.name,
             ),
@@ -266,13 +253,19 @@ class DetectionService:
             raise NotFound(f"detection {detection_id} not found")
         return detection_json(row)
 
-    async def image(self, detection_id: int, principal: Principal) -> tuple[Path, str]:
-        """The stored image file and its type; 404 when there is none or the token may not see it."""
+    async def image(self, detection_id: int, principal: Principal) -> StoredImage:
+        """The stored image; 404 when there is none (a URL, no image, or a file an older version
+        wrote that its instance has not moved yet) or the token may not see the detection."""
         async with self.pool.acquire() as conn:
-            row = await repo.get(conn, detection_id)
-        if row is None or not principal.sees_community(row["community_code"]) or row["image_file"] is None:
+            row = await images.of_detection(conn, detection_id)
+        if row is None or not principal.sees_community(row["community_code"]) or row["sha256"] is None:
             raise NotFound(f"detection {detection_id} has no stored image")
-        return self.image_dir / row["image_file"], row["image_type"]
+        return StoredImage(
+            data=row["data"],
+            content_type=row["content_type"],
+            sha256=row["sha256"],
+            stored_at=row["created_at"],
+        )
 
     async def search(
         self,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -134,21 +133,22 @@ async def test_a_million_vertices_is_refused_naming_the_limit(campaign: Campaign
 # --- images -----------------------------------------------------------------------------------
 
 
-def image_files(app: FastAPI) -> list[Path]:
-    image_dir: Path = app.state.detections.image_dir
-    return sorted(image_dir.iterdir()) if image_dir.exists() else []
+async def stored_images(app: FastAPI) -> int:
+    async with app.state.db.pool.acquire() as conn:
+        n: int = await conn.fetchval("SELECT count(*) FROM images")
+    return n
 
 
 @pytest.mark.parametrize("case", list(corpus.not_images()))
-async def test_an_image_that_is_not_a_jpeg_or_png_is_refused_and_no_file_is_kept(
+async def test_an_image_that_is_not_a_jpeg_or_png_is_refused_and_nothing_is_kept(
     campaign: Campaign, app: FastAPI, case: str
 ) -> None:
-    before = image_files(app)
+    before = await stored_images(app)
     data = base64.b64encode(corpus.not_images()[case]).decode()
     body = dict(corpus.valid_bodies()["POST /detections"], idempotency_key=f"img-{case}")
     body["image"] = {"data_base64": data}
     await campaign.expect(case, "POST", "/detections", raw(body), field="image.data_base64")
-    assert image_files(app) == before
+    assert await stored_images(app) == before
     campaign.assert_clean()
 
 

@@ -17,7 +17,8 @@ from app.db.conn import Conn
 
 COLUMNS: Final = """d.id, d.idempotency_key, d.type, d.source, d.confidence, d.detected_at, d.position,
     d.lat_deg, d.lon_deg, d.grid_code, d.community_code, d.drone_id, d.upload_id, d.image_url, d.image_file,
-    d.image_type, d.note, d.alert_id, d.created_by, d.created_at, a.detection_count, a.state AS alert_state,
+    d.image_sha256, d.image_type, d.note, d.alert_id, d.created_by, d.created_at, a.detection_count,
+    a.state AS alert_state,
     (SELECT w.id FROM work_orders w WHERE w.detection_alert_id = d.alert_id ORDER BY w.id LIMIT 1)
         AS work_order_id"""
 FROM: Final = "detections d JOIN detection_alerts a ON a.id = d.alert_id"
@@ -38,7 +39,7 @@ class NewDetection:
     drone_id: int | None
     upload_id: int | None
     image_url: str | None
-    image_file: str | None
+    image_sha256: str | None
     image_type: str | None
     note: str | None
     created_by: str
@@ -114,7 +115,7 @@ async def open_alert(
 async def insert(conn: Conn, d: NewDetection, alert_id: int) -> int:
     value: int = await conn.fetchval(
         """INSERT INTO detections (idempotency_key, type, source, confidence, detected_at, position, lat_deg,
-               lon_deg, grid_code, community_code, drone_id, upload_id, image_url, image_file, image_type,
+               lon_deg, grid_code, community_code, drone_id, upload_id, image_url, image_sha256, image_type,
                note, alert_id, created_by)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
            RETURNING id""",
@@ -131,7 +132,7 @@ async def insert(conn: Conn, d: NewDetection, alert_id: int) -> int:
         d.drone_id,
         d.upload_id,
         d.image_url,
-        d.image_file,
+        d.image_sha256,
         d.image_type,
         d.note,
         alert_id,
