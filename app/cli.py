@@ -42,11 +42,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.services.ownership import AdvertiseUrlMissing
 
     if args.sample_district:
         settings = settings.model_copy(update={"load_sample_district": True})
     setup_logging(json_lines=settings.log_json or args.json_logs)
-    app = create_app(settings)
+    # The address served is the one the default advertised URL (command routing) is built from.
+    settings = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    try:
+        app = create_app(settings)
+    except AdvertiseUrlMissing as exc:
+        log.error("%s", exc)
+        return 2
 
     class Server(uvicorn.Server):
         """Stops planning the moment SIGTERM/SIGINT arrives. Uvicorn waits for open requests
@@ -61,8 +68,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     config = uvicorn.Config(
         app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),

@@ -166,6 +166,14 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(default=None, min_length=1, max_length=200)
     link_lease_s: float = Field(default=6.0, ge=1, le=600)
     link_renew_s: float = Field(default=2.0, gt=0, le=300)
+    advertise_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+$",
+        description="The base URL other instances reach this one at (command routing, docs/live.md); "
+        "default http://127.0.0.1:<port> when bound to loopback, required otherwise with leases on",
+    )
+    forward_timeout_s: float = Field(default=60.0, gt=0, le=600, description="A routed request's answer")
+    forward_connect_s: float = Field(default=2.0, gt=0, le=60, description="Reaching the link holder")
 
     # Work orders, detections and outbound events (docs/workorders.md).
     detection_min_confidence: dict[str, float] = Field(

@@ -31,6 +31,7 @@ from app.api import (
     workorders,
 )
 from app.api.deps import AuthGuard
+from app.api.forward import install_forwarding
 from app.api.patrols import bulk_router as patrols_bulk_router
 from app.api.patrols import router as patrols_router
 from app.config import Settings, get_settings
@@ -53,7 +54,7 @@ from app.services.closed_loop import start_closed_loop, start_mqtt
 from app.services.drone_links import canonicalise_stored
 from app.services.flight import FlightService
 from app.services.legacy_images import move_legacy_images
-from app.services.ownership import LinkOwnership, default_instance_id, warn_if_leased_elsewhere
+from app.services.ownership import LinkOwnership, advertise_url, default_instance_id, warn_if_leased_elsewhere
 from app.services.sample import load_sample_district
 from app.telemetry.service import start_ingest
 from app.web import routes as web
@@ -63,6 +64,9 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    own_url = advertise_url(  # refuses to build an instance the others could not route commands to
+        link_leases=settings.link_leases, url=settings.advertise_url, host=settings.host, port=settings.port
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         instance_id,
                         lease_s=settings.link_lease_s,
                         renew_s=settings.link_renew_s,
+                        advertise_url=own_url,
                     )
                     await app.state.ownership.start()
                 else:
@@ -182,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_guard = AuthGuard.from_settings(settings)
     app.state.request_limits = RequestLimits.from_settings(settings)
     install_error_handlers(app)
+    install_forwarding(app)  # drone-link requests answered by the instance holding the link
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     for router in (
         health.router,

@@ -2,6 +2,8 @@
 
 Moving a drone needs an operator (any drone) or a tester (simulated and SITL drones only); the
 service checks the plan against this drone (violations, battery, take-off point) before upload.
+With several instances, each route here is answered by the instance linking the drone
+(app/api/forward.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import FlightPlanner, Reader
 from app.api.drones import DroneId
+from app.api.forward import LinkRouted
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.api.throttle import spend_flight_command
@@ -46,14 +49,16 @@ class CommandIn(BaseModel):
 
 
 @router.get("/{drone_id:int}/state", responses=errors(404))
-async def drone_state(request: Request, principal: Reader, drone_id: DroneId) -> dict[str, Any]:
+async def drone_state(
+    request: Request, principal: Reader, drone_id: DroneId, _routed: LinkRouted
+) -> dict[str, Any]:
     """Live state (online, mode, armed, position, battery, mission progress), last upload, flight."""
     return await flights(request).state(drone_id, principal)
 
 
 @router.post("/{drone_id:int}/upload", responses={**MOVES_A_DRONE, **WITH_BODY})
 async def upload(
-    request: Request, principal: FlightPlanner, drone_id: DroneId, body: UploadIn
+    request: Request, principal: FlightPlanner, drone_id: DroneId, _routed: LinkRouted, body: UploadIn
 ) -> dict[str, Any]:
     """Upload one sortie of a stored mission with its fence and rally points, verified."""
     spend_flight_command(request, principal, f"drone:{drone_id}", None)
@@ -65,6 +70,7 @@ async def command(
     request: Request,
     principal: FlightPlanner,
     drone_id: DroneId,
+    _routed: LinkRouted,
     action: Action,
     body: CommandIn | None = None,
 ) -> dict[str, str]:
@@ -75,7 +81,9 @@ async def command(
 
 
 @router.post("/{drone_id:int}/flight", status_code=202, responses=MOVES_A_DRONE)
-async def fly(request: Request, principal: FlightPlanner, drone_id: DroneId) -> dict[str, Any]:
+async def fly(
+    request: Request, principal: FlightPlanner, drone_id: DroneId, _routed: LinkRouted
+) -> dict[str, Any]:
     """Fly the uploaded mission in the background: ready checks, GUIDED, arm, take off, AUTO, RTL, land."""
     spend_flight_command(request, principal, f"drone:{drone_id}", None)
     return await flights(request).fly(drone_id, principal)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import FlightPlanner, PoolDep, Reader
+from app.api.forward import RunRouted
 from app.api.guard import CheckedRoute
 from app.api.responses import TOKEN_ROUTES, WITH_BODY, errors
 from app.api.throttle import spend_flight_command
@@ -99,7 +100,12 @@ async def get_run(pool: PoolDep, principal: Reader, run_id: RunId) -> dict[str, 
     responses={**errors(403, 404, 409, 502, 504), **WITH_BODY},
 )
 async def act(
-    request: Request, principal: FlightPlanner, run_id: RunId, action: RunAction, body: ActionIn | None = None
+    request: Request,
+    principal: FlightPlanner,
+    run_id: RunId,
+    _routed: RunRouted,
+    action: RunAction,
+    body: ActionIn | None = None,
 ) -> dict[str, Any]:
     """start, pause, resume, abort (return home), land (now, where it is), continue (after a battery
     swap, optionally on another drone)."""

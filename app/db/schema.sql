@@ -151,6 +151,7 @@ TABLE link_leases
   COLUMN instance_id text NOT NULL
   COLUMN expires_at timestamp with time zone NOT NULL
   COLUMN acquired_at timestamp with time zone NOT NULL DEFAULT now()
+  COLUMN advertise_url text NULL
 TABLE mission_runs
   COLUMN id bigint NOT NULL
   COLUMN mission_id bigint NOT NULL
@@ -441,6 +442,7 @@ CONSTRAINT images.images_content_type_check CHECK (content_type = ANY (ARRAY['im
 CONSTRAINT images.images_pkey PRIMARY KEY (sha256)
 CONSTRAINT images.images_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$'::text)
 CONSTRAINT images.images_size_bytes_check CHECK (size_bytes >= 1 AND size_bytes <= 50000000)
+CONSTRAINT link_leases.link_leases_advertise_url_check CHECK (advertise_url IS NULL OR length(advertise_url) >= 1 AND length(advertise_url) <= 2000)
 CONSTRAINT link_leases.link_leases_drone_id_fkey FOREIGN KEY (drone_id) REFERENCES drones(id) ON DELETE CASCADE
 CONSTRAINT link_leases.link_leases_instance_id_check CHECK (length(instance_id) >= 1 AND length(instance_id) <= 200)
 CONSTRAINT link_leases.link_leases_pkey PRIMARY KEY (drone_id)

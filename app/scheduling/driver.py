@@ -60,6 +60,9 @@ class RunSettings:
     max_delay_s: float = 1800.0
     progress_s: float = 1.0
     adopt_s: float = 2.0
+    drive_linked_only: bool = False
+    """Several instances (link leases): a run is driven where its drone is linked, so one dispatched
+    here for a drone another instance links is left to that instance's adoption round."""
     timeouts: FlightTimeouts = field(default_factory=FlightTimeouts)
 
 
@@ -251,6 +254,9 @@ class RunDriver:
                 code="drone_busy",
                 details=[{"field": "drone_id", "problem": "busy with another run"}],
             ) from exc
+        if self.settings.drive_linked_only and str(drone_id) not in self.flights.manager.drone_ids():
+            log.info("run %s: drone %s is linked by another instance, which adopts the run", run_id, drone_id)
+            return
         self.launch(run_id)
 
     async def act(
@@ -687,4 +693,5 @@ def run_settings(settings: Settings) -> RunSettings:
         max_delay_s=settings.run_max_delay_s,
         progress_s=settings.run_progress_s,
         adopt_s=settings.run_adopt_s,
+        drive_linked_only=settings.link_leases,
     )

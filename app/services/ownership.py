@@ -20,6 +20,9 @@ So when an owner dies, its drones are linked elsewhere within ``lease_s + renew_
 restarted instance with the same id, whose leases are still valid and merely renewed, links
 them again in its first round. A clean shutdown deletes its leases, so a restart or another
 instance takes over at the next tick. The instance id defaults to host name and data directory.
+
+Each lease row also carries the holder's advertised base URL (migration 0014), so an instance that
+does not link a drone can forward the drone's commands to the one that does (app/api/forward.py).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import contextlib
 import logging
 import socket
 import time
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import asyncpg
 
@@ -40,20 +43,24 @@ from app.link.transport import parse_endpoint
 log = logging.getLogger(__name__)
 
 RENEW_SQL: Final = """
-UPDATE link_leases SET expires_at = now() + make_interval(secs => $2)
+UPDATE link_leases SET expires_at = now() + make_interval(secs => $2), advertise_url = $3
 WHERE instance_id = $1 RETURNING drone_id"""
 
 CLAIM_SQL: Final = """
-INSERT INTO link_leases AS l (drone_id, instance_id, expires_at)
-SELECT id, $1, now() + make_interval(secs => $2) FROM drones WHERE NOT link_blocked
+INSERT INTO link_leases AS l (drone_id, instance_id, expires_at, advertise_url)
+SELECT id, $1, now() + make_interval(secs => $2), $3 FROM drones WHERE NOT link_blocked
 ON CONFLICT (drone_id) DO UPDATE
-    SET instance_id = EXCLUDED.instance_id, expires_at = EXCLUDED.expires_at, acquired_at = now()
+    SET instance_id = EXCLUDED.instance_id, expires_at = EXCLUDED.expires_at, acquired_at = now(),
+        advertise_url = EXCLUDED.advertise_url
     WHERE l.expires_at < now()
 RETURNING drone_id"""
 
 OTHERS_SQL: Final = "SELECT drone_id FROM link_leases WHERE instance_id <> $1 AND expires_at >= now()"
 
 RELEASE_SQL: Final = "DELETE FROM link_leases WHERE instance_id = $1"
+
+HOLDER_SQL: Final = """
+SELECT instance_id, advertise_url FROM link_leases WHERE drone_id = $1 AND expires_at >= now()"""
 
 DB_ERRORS: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -90,6 +97,39 @@ def default_instance_id(data_dir: str) -> str:
     return f"{socket.gethostname()}:{data_dir}"[:200]
 
 
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class AdvertiseUrlMissing(RuntimeError):
+    """Leases on, bound beyond loopback and no AEROGRID_ADVERTISE_URL: the service refuses to start."""
+
+
+def advertise_url(*, link_leases: bool, url: str | None, host: str, port: int) -> str | None:
+    """The base URL this instance's lease rows carry, so the others can forward commands to it.
+
+    Bound to loopback, the others can only be on this host, so http://127.0.0.1:<port> is right;
+    bound to anything else, guessing (which interface, which proxy?) would send commands astray,
+    so the operator must say."""
+    if not link_leases:
+        return url
+    if url is not None:
+        return url.rstrip("/")
+    if host in LOOPBACK_HOSTS:
+        return f"http://127.0.0.1:{port}"
+    raise AdvertiseUrlMissing(
+        f"AEROGRID_LINK_LEASES=true and bound to {host}: set AEROGRID_ADVERTISE_URL to the base URL "
+        "the other instances reach this one at (e.g. http://10.0.0.5:8000), so they can route commands "
+        "for the drones this instance links"
+    )
+
+
+class Holder(NamedTuple):
+    """The instance holding a drone's live lease, and where it answers (None: it advertises none)."""
+
+    instance_id: str
+    advertise_url: str | None
+
+
 class Linker(Protocol):
     manager: LinkManager
 
@@ -107,8 +147,10 @@ class LinkOwnership:
         *,
         lease_s: float = 6.0,
         renew_s: float = 2.0,
+        advertise_url: str | None = None,
     ) -> None:
         self.pool = pool
+        self.advertise_url = advertise_url
         self.linker = linker
         self.instance_id = instance_id
         self.lease_s = lease_s
@@ -123,14 +165,21 @@ class LinkOwnership:
     async def tick(self) -> None:
         """One round: renew and claim leases, then reconcile the open links with them."""
         async with self.pool.acquire() as conn:
-            renewed = {r["drone_id"] for r in await conn.fetch(RENEW_SQL, self.instance_id, self.lease_s)}
-            acquired = {r["drone_id"] for r in await conn.fetch(CLAIM_SQL, self.instance_id, self.lease_s)}
+            me = (self.instance_id, self.lease_s, self.advertise_url)
+            renewed = {r["drone_id"] for r in await conn.fetch(RENEW_SQL, *me)}
+            acquired = {r["drone_id"] for r in await conn.fetch(CLAIM_SQL, *me)}
             others = {r["drone_id"] for r in await conn.fetch(OTHERS_SQL, self.instance_id)}
             configs = {r["id"]: r for r in await drones_repo.link_configs(conn)}
         self.owned = renewed | acquired
         await self._drop_unowned(others)
         for drone_id in sorted(self.owned):
             await self._keep_linked(drone_id, configs.get(drone_id), takeover=drone_id in acquired)
+
+    async def holder(self, drone_id: int) -> Holder | None:
+        """Who holds ``drone_id``'s live lease now (None: nobody; the drone is unlinked or unknown)."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(HOLDER_SQL, drone_id)
+        return None if row is None else Holder(row["instance_id"], row["advertise_url"])
 
     def _linked(self) -> set[int]:
         return {int(d) for d in self.linker.manager.drone_ids() if d.isdigit()}
