@@ -149,10 +149,25 @@ def click(driver: WebDriver, css: str, what: str) -> None:
     wait_for(driver, f"click {what}", clicked)
 
 
+def signin_ready(driver: WebDriver) -> bool:
+    """The sign-in form is shown and the page's script has taken it over.
+
+    The form is in the page's HTML, visible before the script has loaded its labels and attached
+    its submit handler; a click then would submit the form natively. The script focuses the token
+    field once it has, which is what this waits for.
+    """
+    focused = driver.execute_script("return document.activeElement && document.activeElement.id")
+    return focused == "signin-token" and visible(driver, "#signin-token")
+
+
+def open_signin(driver: WebDriver, base_url: str) -> None:
+    driver.get(base_url + "/")
+    wait_for(driver, "the sign-in form, ready", signin_ready)
+
+
 def sign_in(driver: WebDriver, base_url: str, token: str, role: str) -> None:
     """Open the page, sign in with ``token`` and wait until the app shows for ``role``, connected."""
-    driver.get(base_url + "/")
-    wait_for(driver, "the sign-in form", lambda d: visible(d, "#signin-token"))
+    open_signin(driver, base_url)
     one(driver, "#signin-token").send_keys(token)
     click(driver, "#signin-submit", "sign in")
     wait_for(

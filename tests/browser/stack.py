@@ -37,8 +37,8 @@ from app.services import tokens
 from app.services.sample import sample_document
 from simulator.vehicle import SimVehicle, VehicleConfig
 from tests.conftest import _with_database
-from tests.live.test_instances import ServeProcess, leases_held_by
 from tests.live.wsclient import Server
+from tests.procs import ServeProcess
 from tests.scheduling.kit import plan_mission, register
 
 T = TypeVar("T")
@@ -232,7 +232,12 @@ class ServiceStack:
         drones = [Drone(f"sim-{v.config.sysid}", i, v) for v, i in zip(vehicles, ids, strict=True)]
         await leases_held_by(dsn, "A", len(drones), timeout_s=15.0)
         # Only now B: started earlier, its first round could claim the drones A just registered.
-        b = ServeProcess(dsn, self.work_dir / "b", self.work_dir / "b.log")
+        b = ServeProcess(
+            dsn,
+            self.work_dir / "b",
+            self.work_dir / "b.log",
+            {"AEROGRID_INSTANCE_ID": "B", "AEROGRID_LINK_LEASES": "true", "AEROGRID_PLAN_WORKERS": "1"},
+        )
         b_ready = asyncio.create_task(b.ready())
         try:
             await asyncio.gather(
@@ -261,6 +266,19 @@ class ServiceStack:
             loop=self.loop,
         )
         return district, b
+
+
+async def leases_held_by(dsn: str, instance_id: str, count: int, timeout_s: float) -> None:
+    """Wait until ``instance_id`` holds ``count`` live link leases."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        query = "SELECT count(*) FROM link_leases WHERE instance_id = $1 AND expires_at > now()"
+        while await conn.fetchval(query, instance_id) < count:
+            assert time.monotonic() < deadline, f"{instance_id} did not claim its drones"
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
 
 
 async def _fly(client: httpx.AsyncClient, headers: dict[str, str], drone: Drone, grid_code: str) -> None:

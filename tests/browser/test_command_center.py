@@ -23,9 +23,11 @@ from tests.browser.browser import (
     click,
     count,
     one,
+    open_signin,
     severe_console_entries,
     shown_texts,
     sign_in,
+    signin_ready,
     text,
     visible,
     wait_for,
@@ -64,8 +66,7 @@ def test_sign_in_refuses_a_bad_token_keeps_a_good_one_over_a_reload_and_sign_out
     open_browser: Launcher, district: District
 ) -> None:
     driver = open_browser()
-    driver.get(district.url_a + "/")
-    wait_for(driver, "the sign-in form", lambda d: visible(d, "#signin-token"))
+    open_signin(driver, district.url_a)
     one(driver, "#signin-token").send_keys("ag_notatoken_0000")
     click(driver, "#signin-submit", "sign in")
     wait_for(driver, "the sign-in error", lambda d: visible(d, "#signin-error"))
@@ -80,7 +81,7 @@ def test_sign_in_refuses_a_bad_token_keeps_a_good_one_over_a_reload_and_sign_out
     click(driver, "#signout", "sign out")
     wait_for(driver, "the sign-in form again", lambda d: visible(d, "#signin-token"))
     driver.refresh()
-    wait_for(driver, "the sign-in form after a reload", lambda d: visible(d, "#signin-token"))
+    wait_for(driver, "the sign-in form after a reload", signin_ready)
     assert not visible(driver, "#app")
 
 
@@ -299,9 +300,9 @@ def test_chinese_labels_render_when_the_browser_prefers_chinese(
     open_browser: Launcher, district: District
 ) -> None:
     driver = open_browser(lang="zh-CN")
-    driver.get(district.url_a + "/")
-    wait_for(driver, "the sign-in form", lambda d: visible(d, "#signin-token"))
-    assert attr(driver, "html", "lang") == "zh-CN"
+    open_signin(driver, district.url_a)
+    languages = driver.execute_script("return navigator.languages")
+    assert attr(driver, "html", "lang") == "zh-CN", f"navigator.languages {languages}"
     assert text(driver, "#signin-submit") == "登录"
     sign_in(driver, district.url_a, district.tokens["operator"], "operator")
     assert label(driver, "panel.alerts") == "告警"
@@ -327,4 +328,5 @@ def test_a_drone_linked_by_the_other_instance_shows_on_this_ones_page(
     placed = marker(driver, remote.drone_id)
     assert abs(float(placed["data-lat"] or "nan") - cfg.home_lat_deg) < 1e-4
     assert abs(float(placed["data-lon"] or "nan") - cfg.home_lon_deg) < 1e-4
-    assert remote.name in text(driver, f'#drones [data-drone-row="{remote.drone_id}"]')
+    row = f'#drones [data-drone-row="{remote.drone_id}"]'
+    wait_for(driver, "B's drone in A's fleet list", lambda d: remote.name in text(d, row))
