@@ -171,6 +171,9 @@ def feature_collection(*features: dict[str, Any]) -> dict[str, Any]:
 
 
 HOME = {"lon_deg": LON0 + 0.0015, "lat_deg": LAT0 + 0.0015}
+DETECTION_SPOT = [LON0 + 0.0004, LAT0 + 0.0026]
+"""Where the corpus's stored detections lie: in grid G1, but over 100 m from the spot (HOME) where
+other suites' detections would join a detection alert the corpus left open."""
 
 
 def valid_bodies() -> dict[str, dict[str, Any]]:
@@ -213,7 +216,7 @@ def valid_bodies() -> dict[str, dict[str, Any]]:
             "idempotency_key": "corpus-1",
             "type": "illegal_dumping",
             "confidence": 0.9,
-            "position": {"type": "Point", "coordinates": [HOME["lon_deg"], HOME["lat_deg"]]},
+            "position": {"type": "Point", "coordinates": DETECTION_SPOT},
             "note": "seen from above",
         },
         "POST /webhooks": {"url": "http://127.0.0.1:9/hook", "event_types": ["*"], "secret": "s" * 16},

@@ -35,14 +35,25 @@ async def server(app: FastAPI) -> AsyncIterator[Server]:
 
 
 @pytest.fixture(scope="module")
-async def admin(client: httpx.AsyncClient, pool: asyncpg.Pool, role_tokens: dict[str, str]) -> dict[str, str]:
-    """A district of one grid (G1, holding HOME), so that only the hostile part of a request is wrong."""
+async def admin(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, role_tokens: dict[str, str]
+) -> AsyncIterator[dict[str, str]]:
+    """A district of one grid (G1, holding HOME), so that only the hostile part of a request is wrong.
+
+    Afterwards the detection alerts this module opened are deleted (with their detections): left
+    open, they would be joined by later suites' detections of the same type nearby.
+    """
     await wipe_district(pool)
     headers = {**auth(role_tokens["admin"]), **JSON}
     doc = corpus.feature_collection(corpus.grid_feature("G1", corpus.square(LON0, LAT0)))
     r = await client.post("/grids/import", json=doc, headers=headers)
     assert r.status_code == 200, r.text
-    return headers
+    yield headers
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "DELETE FROM detection_alerts WHERE id IN"
+            " (SELECT alert_id FROM detections WHERE idempotency_key LIKE 'whole-%')"
+        )
 
 
 @pytest.fixture
