@@ -14,8 +14,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.db.conn import Conn
+from app.db.repos.telemetry import ensure_partition, partition_start
+from app.services import patrols
 from tests.api.test_grids import LAT0, LON0, collection, grid, square
 from tests.conftest import auth, wipe_district
 
@@ -48,7 +51,7 @@ async def _upload(conn: Conn, drone: int, mission: int, started_at: datetime) ->
 
 @pytest.fixture
 async def district(
-    pool: asyncpg.Pool, role_tokens: dict[str, str], client: httpx.AsyncClient
+    app: FastAPI, pool: asyncpg.Pool, role_tokens: dict[str, str], client: httpx.AsyncClient
 ) -> dict[str, Any]:
     await wipe_district(pool)
     admin = auth(role_tokens["admin"])
@@ -85,6 +88,9 @@ async def district(
             ("GS1", new["id"], [T0 + timedelta(hours=2, seconds=s) for s in range(3)], LON0 + 0.0015),
             ("GS2", new["id"], flown, LON0 + 0.0045),
         ]
+        hours = app.state.settings.telemetry_partition_hours
+        for start in {partition_start(t, hours) for _, _, times, _ in tracks for t in times}:
+            await ensure_partition(conn, start, hours)
         await conn.executemany(
             """INSERT INTO telemetry_samples (time, drone_id, boot_id, time_boot_ms, grid_code, upload_id,
                    mission_id, sortie, lat_deg, lon_deg, alt_amsl_m, alt_rel_m, mode, armed, mission_seq,
@@ -204,3 +210,16 @@ async def test_bulk_read_needs_a_token(client: httpx.AsyncClient, district: dict
     r = await client.get("/patrols/grid-states")
     assert r.status_code == 401
     assert set(r.json()) == {"code", "message", "details"}
+
+
+async def test_flights_beyond_the_per_read_bound_are_counted_and_computed_by_a_later_read(
+    client: httpx.AsyncClient, district: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(patrols, "PENDING_PER_READ", 0)
+    body = (await client.get("/patrols/grid-states", headers=district["viewer"])).json()
+    assert body["pending_patrols"] == 1
+    assert by_code(body)["GS2"]["last_patrolled_at"] is None
+    monkeypatch.undo()
+    body = (await client.get("/patrols/grid-states", headers=district["viewer"])).json()
+    assert body["pending_patrols"] == 0
+    assert datetime.fromisoformat(by_code(body)["GS2"]["last_patrolled_at"]) == district["flown"][-1]
