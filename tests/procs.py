@@ -10,20 +10,32 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+import psutil
+
+from app.db.embedded import postmaster_pid
 
 AEROGRID = str(Path(sys.executable).with_name("aerogrid"))
 """The CLI of the installation the tests run in (not whatever ``aerogrid`` PATH finds first)."""
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 _POLL_S = 0.2
+_DEMO_POLL_S = 0.25
 _LOG_TAIL_CHARS = 2000
+
+T = TypeVar("T")
 
 
 def free_tcp_port() -> int:
@@ -31,6 +43,20 @@ def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_tcp_port_pair() -> int:
+    """A TCP port P with P + 1 free too (``aerogrid demo --instances 2`` listens on both)."""
+    for _ in range(50):
+        port = free_tcp_port()
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no two consecutive free ports")
 
 
 def free_udp_port() -> int:
@@ -66,7 +92,9 @@ class ServeProcess:
     once; :meth:`ready` (async) or :meth:`ready_blocking` wait for ``/healthz``.
     """
 
-    def __init__(self, dsn: str, data_dir: Path, log_path: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, dsn: str, data_dir: Path, log_path: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.port = free_tcp_port()
         self.log_path = log_path
         full_env = {**os.environ, "DATABASE_URL": dsn, "AEROGRID_DATA_DIR": str(data_dir), **(env or {})}
@@ -126,11 +154,21 @@ class ServeProcess:
 
 
 class SimFleetProcess:
-    """``aerogrid sim`` in its own process: ``count`` vehicles on UDP ports from ``base_port``."""
+    """``aerogrid sim`` in its own process: ``count`` vehicles on UDP ports from ``base_port``, system
+    ids from ``first_sysid``; ``args`` adds simulator options (``--speedup=5``, ``--home=LON,LAT``).
 
-    def __init__(self, base_port: int, count: int, *args: str, log_path: Path | None = None) -> None:
+    Not started by the constructor: a test that kills the simulator starts it again on the same
+    port with :meth:`start` (a new boot, as a power cycle).
+    """
+
+    def __init__(
+        self, base_port: int, count: int, *args: str, first_sysid: int = 1, log_path: Path | None = None
+    ) -> None:
         self.base_port = base_port
-        self.args = [AEROGRID, "sim", f"--count={count}", f"--base-port={base_port}", *args]
+        self.first_sysid = first_sysid
+        self.args = [
+            AEROGRID, "sim", f"--count={count}", f"--base-port={base_port}", f"--first-sysid={first_sysid}", *args
+        ]  # fmt: skip
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -141,8 +179,90 @@ class SimFleetProcess:
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
 
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` (SIGSTOP freezes every vehicle at once: a link that goes silent)."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def kill(self) -> None:
+        """SIGKILL: no goodbye on the link, the sockets gone with the process."""
+        assert self.proc is not None
+        self.proc.kill()
+        await asyncio.to_thread(self.proc.wait, 10)
+
     def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM and wait; nothing to do when it never started or already exited."""
+        """SIGTERM and wait (a frozen simulator is woken first, or it could not exit); nothing to do
+        when it never started or already exited."""
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.terminate()
             self.proc.wait(timeout_s)
+
+
+def demo_env(data_dir: Path) -> dict[str, str]:
+    """This process's environment for ``aerogrid demo`` in ``data_dir``, without a DATABASE_URL:
+    the demo starts its own embedded server, as on a fresh machine."""
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    env.pop("AEROGRID_DATABASE_URL", None)
+    env["AEROGRID_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def wait_for(
+    what: str, within_s: float, probe: Callable[[], T | None], *, process: subprocess.Popen[bytes]
+) -> T:
+    """Poll ``probe`` until it returns something; fail at once when ``process`` exits meanwhile,
+    rather than waiting out the whole time for an answer that cannot come."""
+    deadline = time.monotonic() + within_s
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        assert process.poll() is None, f"the process exited (code {process.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {within_s:.0f} s"
+        time.sleep(_DEMO_POLL_S)
+
+
+class DemoProcess:
+    """``aerogrid demo ARGS`` as a user runs it: a fresh data directory, the console in a file, its
+    own process group (a terminal's foreground job, so a signal to the group reaches everything)."""
+
+    def __init__(self, *args: str) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="aerogrid-demo-test-"))
+        os.chmod(self.data_dir, 0o755)  # pgserver runs the server as its own user when we are root
+        self.console_path = self.data_dir / "console.txt"
+        with self.console_path.open("wb") as console:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "demo", *args],
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                env=demo_env(self.data_dir),
+                cwd=REPO_ROOT,
+                start_new_session=True,
+            )
+        self.started_at = time.monotonic()
+
+    @property
+    def console(self) -> str:
+        return self.console_path.read_text(encoding="utf-8", errors="replace")
+
+    def start_up_block(self, within_s: float) -> str:
+        """The console once the demo printed its start-up block (which ends with the Ctrl-C hint)."""
+        return wait_for(
+            "start-up block",
+            within_s,
+            lambda: text if "Ctrl-C" in (text := self.console) else None,
+            process=self.proc,
+        )
+
+    def destroy(self) -> None:
+        """Kill whatever is left (the process group, then PostgreSQL, which pg_ctl detaches from
+        it) and remove the data directory."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        pid = postmaster_pid(self.data_dir / "pgdata")
+        if pid is not None:
+            psutil.Process(pid).kill()
+        shutil.rmtree(self.data_dir, ignore_errors=True)

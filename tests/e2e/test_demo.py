@@ -11,25 +11,20 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
 from app.db.embedded import postmaster_pid
-
-T = TypeVar("T")
+from tests.procs import DemoProcess, demo_env, free_tcp_port, wait_for
 
 FLYING_WITHIN_S = 30.0
 """The issue's promise: drones in the air within 30 s of the command."""
@@ -39,26 +34,14 @@ MAX_CONSOLE_LINES = 16
 TOOK_OFF = {"running", "paused", "returning", "landed", "waiting", "completed"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+class Demo(DemoProcess):
+    """The module's demo, with what its start-up block told (the port, the tokens) and its processes."""
 
-
-@dataclass
-class Demo:
-    process: subprocess.Popen[bytes]
-    data_dir: Path
-    console_path: Path
-    port: int
-    started_at: float
-    tokens: dict[str, str] = field(default_factory=dict)
-    descendants: list[psutil.Process] = field(default_factory=list)
-
-    @property
-    def console(self) -> str:
-        return self.console_path.read_text(encoding="utf-8", errors="replace")
+    def __init__(self, port: int, *args: str) -> None:
+        super().__init__("--port", str(port), *args)
+        self.port = port
+        self.tokens: dict[str, str] = {}
+        self.descendants: list[psutil.Process] = []
 
     def client(self, role: str) -> httpx.Client:
         return httpx.Client(
@@ -68,72 +51,25 @@ class Demo:
         )
 
 
-def _demo_env(data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DATABASE_URL", None)  # the demo's own embedded server, as on a fresh machine
-    env.pop("AEROGRID_DATABASE_URL", None)
-    env["AEROGRID_DATA_DIR"] = str(data_dir)
-    return env
-
-
-def _wait_for(
-    what: str, within_s: float, probe: Callable[[], T | None], *, process: subprocess.Popen[bytes]
-) -> T:
-    deadline = time.monotonic() + within_s
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        assert process.poll() is None, f"the demo exited (code {process.returncode}) before {what}"
-        assert time.monotonic() < deadline, f"no {what} within {within_s:.0f} s"
-        time.sleep(0.25)
-
-
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Demo]:
-    data_dir = Path(tempfile.mkdtemp(prefix="aerogrid-demo-test-"))
-    os.chmod(data_dir, 0o755)  # pgserver runs the server as its own user when we are root
-    console_path = data_dir / "console.txt"
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "app.cli", "demo",
-        "--port", str(port),
+    running = Demo(
+        free_tcp_port(),
         "--sim-base-port", "0",
         "--speedup", "10",
         "--fault-every-s", "4",
         "--detection-every-s", "4",
-    ]  # fmt: skip
-    with console_path.open("wb") as console:
-        process = subprocess.Popen(
-            command,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            env=_demo_env(data_dir),
-            cwd=Path(__file__).resolve().parents[2],
-            start_new_session=True,  # its own process group, as a terminal's foreground job
-        )
-    running = Demo(process, data_dir, console_path, port, time.monotonic())
+    )  # fmt: skip
     try:
-        block = _wait_for(
-            "start-up block",
-            READY_WITHIN_S,
-            lambda: running.console if "Ctrl-C" in running.console else None,
-            process=process,
-        )
+        block = running.start_up_block(READY_WITHIN_S)
         for role in ("operator", "admin"):
             match = re.search(rf"{role} token:\s+(\S+)", block)
             assert match, block
             running.tokens[role] = match.group(1)
-        running.descendants = psutil.Process(process.pid).children(recursive=True)
+        running.descendants = psutil.Process(running.proc.pid).children(recursive=True)
         yield running
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        pid = postmaster_pid(data_dir / "pgdata")
-        if pid is not None:
-            psutil.Process(pid).kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        running.destroy()
 
 
 def _flying(client: httpx.Client) -> list[dict[str, Any]] | None:
@@ -156,25 +92,23 @@ def _kinds_in_the_air(client: httpx.Client) -> set[str] | None:
 def test_a_scheduled_patrol_is_flying_within_30_s_of_the_command(demo: Demo) -> None:
     with demo.client("operator") as client:
         remaining_s = FLYING_WITHIN_S - (time.monotonic() - demo.started_at)
-        flying = _wait_for("drone in flight", remaining_s, lambda: _flying(client), process=demo.process)
+        flying = wait_for("drone in flight", remaining_s, lambda: _flying(client), process=demo.proc)
         runs = client.get("/runs").json()
     assert {s["drone_id"] for s in flying} <= {r["drone_id"] for r in runs if r["schedule_id"] is not None}
 
 
 def test_coverage_and_broadcast_patrols_both_take_off(demo: Demo) -> None:
     with demo.client("operator") as client:
-        _wait_for(
-            "both patrol kinds in the air", 20.0, lambda: _kinds_in_the_air(client), process=demo.process
-        )
+        wait_for("both patrol kinds in the air", 20.0, lambda: _kinds_in_the_air(client), process=demo.proc)
 
 
 def test_an_injected_link_cut_raises_a_link_lost_alert(demo: Demo) -> None:
     with demo.client("operator") as client:
-        alerts = _wait_for(
+        alerts = wait_for(
             "link_lost alert",
             30.0,
             lambda: client.get("/alerts", params={"type": "link_lost"}).json() or None,
-            process=demo.process,
+            process=demo.proc,
         )
     assert alerts[0]["type"] == "link_lost"
     assert alerts[0]["drone_id"] is not None
@@ -182,11 +116,11 @@ def test_an_injected_link_cut_raises_a_link_lost_alert(demo: Demo) -> None:
 
 def test_an_injected_detection_opens_a_work_order_with_its_photo(demo: Demo) -> None:
     with demo.client("operator") as client:
-        orders = _wait_for(
+        orders = wait_for(
             "work order from a detection",
             30.0,
             lambda: client.get("/work-orders", params={"channel": "drone"}).json() or None,
-            process=demo.process,
+            process=demo.proc,
         )
         detections = client.get("/detections").json()
         image = client.get(f"/detections/{detections[0]['id']}/image")
@@ -211,8 +145,8 @@ def test_ctrl_c_stops_everything_and_leaves_no_process_or_database_server(demo: 
     assert postmaster is not None
     watched = [*demo.descendants, psutil.Process(postmaster)]
     assert len(watched) >= 2  # the planner's processes and the PostgreSQL server
-    os.killpg(demo.process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
-    assert demo.process.wait(timeout=STOPPED_WITHIN_S) == 0
+    os.killpg(demo.proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    assert demo.proc.wait(timeout=STOPPED_WITHIN_S) == 0
     _, alive = psutil.wait_procs(watched, timeout=10.0)
     assert alive == []
     assert postmaster_pid(demo.data_dir / "pgdata") is None
@@ -221,9 +155,9 @@ def test_ctrl_c_stops_everything_and_leaves_no_process_or_database_server(demo: 
 
 def test_sitl_without_a_binary_is_refused_before_anything_starts(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    env = _demo_env(data_dir) | {"AEROGRID_SITL_BINARY": str(tmp_path / "no-arducopter")}
+    env = demo_env(data_dir) | {"AEROGRID_SITL_BINARY": str(tmp_path / "no-arducopter")}
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "demo", "--sitl", "--port", str(_free_port())],
+        [sys.executable, "-m", "app.cli", "demo", "--sitl", "--port", str(free_tcp_port())],
         env=env,
         capture_output=True,
         text=True,

@@ -8,41 +8,18 @@ leaving no process behind.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 from websockets.sync.client import connect
 
 from app.db.embedded import postmaster_pid
-from tests.e2e.test_demo import _demo_env, _wait_for
+from tests.procs import DemoProcess, free_tcp_port_pair
 
 STATE_WITHIN_S = 15.0
-
-
-def _two_free_ports() -> int:
-    """A port P with P + 1 free too (the second instance listens on the next port)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise AssertionError("no two consecutive free ports")
 
 
 def _linked_by(base_url: str, token: str, drone_ids: list[int]) -> set[int]:
@@ -68,26 +45,13 @@ def _live_states_for(port: int, token: str, drone_id: int) -> list[dict[str, obj
 
 
 def test_two_instances_share_the_fleet_and_each_streams_the_drones_the_other_links() -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="aerogrid-demo-test-"))
-    os.chmod(data_dir, 0o755)  # pgserver runs the server as its own user when we are root
-    console_path = data_dir / "console.txt"
-    port = _two_free_ports()
-    command = [
-        sys.executable, "-m", "app.cli", "demo",
-        "--instances", "2", "--drones", "2",
-        "--port", str(port), "--sim-base-port", "0", "--speedup", "10",
-    ]  # fmt: skip
-    with console_path.open("wb") as console:
-        process = subprocess.Popen(
-            command, stdout=console, stderr=subprocess.STDOUT, env=_demo_env(data_dir), start_new_session=True
-        )
+    port = free_tcp_port_pair()
+    demo = DemoProcess(
+        "--instances", "2", "--drones", "2", "--port", str(port), "--sim-base-port", "0", "--speedup", "10"
+    )
+    process, data_dir, console_path = demo.proc, demo.data_dir, demo.console_path
     try:
-        block = _wait_for(
-            "start-up block",
-            60.0,
-            lambda: text if "Ctrl-C" in (text := console_path.read_text(encoding="utf-8")) else None,
-            process=process,
-        )
+        block = demo.start_up_block(60.0)
         token = re.search(r"operator token:\s+(\S+)", block)
         assert token, block
         pages = re.findall(r"page \((demo-\d)\):\s+(\S+)", block)
@@ -112,10 +76,4 @@ def test_two_instances_share_the_fleet_and_each_streams_the_drones_the_other_lin
         assert alive == []
         assert console_path.read_text(encoding="utf-8").rstrip().endswith("stopped.")
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        pid = postmaster_pid(data_dir / "pgdata")
-        if pid is not None:
-            psutil.Process(pid).kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        demo.destroy()
