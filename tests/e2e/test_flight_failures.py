@@ -12,13 +12,8 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
@@ -30,7 +25,9 @@ from app.link.autopilots.ardupilot import FlightTimeouts
 from app.services.flight import FlightService
 from app.services.sample import sample_document
 from tests.conftest import auth, wipe_district
+from tests.drones import State, register_sim_drone, state_of, wait_for_state
 from tests.e2e.test_api_flight import smallest_clear_grid
+from tests.procs import SimFleetProcess, free_udp_port
 
 SPEEDUP = 25.0
 LINK_LOST_S = 8.0
@@ -39,49 +36,6 @@ REBOOT_LINK_LOST_S = 30.0
 """The reboot test keeps the default limit: a busy machine may take seconds to restart the process."""
 BLIP_S = 4.5
 TIMEOUTS = FlightTimeouts(ready_s=30, takeoff_s=30, mission_s=120, landing_s=120, link_lost_s=LINK_LOST_S)
-State = dict[str, Any]
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SimProcess:
-    """``aerogrid sim`` for one vehicle on a fixed port, in its own process."""
-
-    def __init__(self, port: int, sysid: int, lon_deg: float, lat_deg: float) -> None:
-        self.port = port
-        self.args = [
-            str(Path(sys.executable).with_name("aerogrid")),
-            "sim",
-            "--count=1",
-            f"--base-port={port}",
-            f"--first-sysid={sysid}",
-            f"--home={lon_deg},{lat_deg}",
-            f"--speedup={SPEEDUP}",
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    async def kill(self) -> None:
-        """SIGKILL: no goodbye on the link, the socket gone with the process."""
-        assert self.proc is not None
-        self.proc.kill()
-        await asyncio.to_thread(self.proc.wait, 10)
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 @pytest.fixture
@@ -105,9 +59,11 @@ async def district(pool: asyncpg.Pool, client: httpx.AsyncClient, role_tokens: d
 
 
 @pytest.fixture
-async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimProcess]:
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimFleetProcess]:
+    """One vehicle (system id ``request.param``) at the smallest clear grid, in its own process."""
     c = shape(smallest_clear_grid()["geometry"]).representative_point()
-    process = SimProcess(free_udp_port(), request.param, c.x, c.y)
+    home, speedup = f"--home={c.x},{c.y}", f"--speedup={SPEEDUP}"
+    process = SimFleetProcess(free_udp_port(), 1, home, speedup, first_sysid=request.param)
     process.start()
     try:
         yield process
@@ -115,56 +71,24 @@ async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimProcess]:
         process.stop()
 
 
-async def state_of(client: httpx.AsyncClient, drone_id: int, headers: dict[str, str]) -> State:
-    r = await client.get(f"/drones/{drone_id}/state", headers=headers)
-    assert r.status_code == 200, r.text
-    body: State = r.json()
-    return body
-
-
-async def wait_for(
-    client: httpx.AsyncClient,
-    drone_id: int,
-    headers: dict[str, str],
-    condition: Callable[[State], bool],
-    *,
-    within_s: float,
-    seen: list[State] | None = None,
-) -> State:
-    """Poll the state until ``condition``; every state polled is appended to ``seen``."""
-    deadline = time.monotonic() + within_s
-    while True:
-        state = await state_of(client, drone_id, headers)
-        if seen is not None:
-            seen.append(state)
-        if condition(state):
-            return state
-        assert time.monotonic() < deadline, f"condition not met within {within_s} s; last state: {state}"
-        await asyncio.sleep(0.1)
-
-
 async def fly_until_auto(
-    client: httpx.AsyncClient, sim: SimProcess, headers: dict[str, str], *, from_item: int
+    client: httpx.AsyncClient, sim: SimFleetProcess, headers: dict[str, str], *, from_item: int
 ) -> tuple[int, int]:
     """Register the simulated drone, plan, upload and start a flight; return once it is in AUTO
     at ``from_item`` or later. Returns (drone id, mission items uploaded)."""
     grid = smallest_clear_grid()
     c = shape(grid["geometry"]).representative_point()
-    r = await client.post(
-        "/drones",
-        json={
-            "name": f"sim-{sim.port}",
-            "kind": "sim",
-            "endpoint": f"udpout:127.0.0.1:{sim.port}",
-            "sysid": int(sim.args[4].split("=")[1]),
-            "home": {"lon_deg": c.x, "lat_deg": c.y},
-            "capabilities": {"battery_wh": 400, "max_speed_mps": 15},
-        },
-        headers=headers,
+    drone_id = await register_sim_drone(
+        client,
+        headers,
+        name=f"sim-{sim.base_port}",
+        port=sim.base_port,
+        sysid=sim.first_sysid,
+        lon_deg=c.x,
+        lat_deg=c.y,
+        capabilities={"battery_wh": 400, "max_speed_mps": 15},
     )
-    assert r.status_code == 201, r.text
-    drone_id: int = r.json()["id"]
-    await wait_for(client, drone_id, headers, lambda s: bool(s.get("online")), within_s=20)
+    await wait_for_state(client, drone_id, headers, lambda s: bool(s.get("online")), within_s=20)
     r = await client.post(
         "/missions",
         json={
@@ -186,7 +110,7 @@ async def fly_until_auto(
     assert r.status_code == 200, r.text
     r = await client.post(f"/drones/{drone_id}/flight", headers=headers)
     assert r.status_code == 202, r.text
-    await wait_for(
+    await wait_for_state(
         client,
         drone_id,
         headers,
@@ -204,7 +128,7 @@ async def unregister(client: httpx.AsyncClient, drone_id: int, headers: dict[str
 @pytest.mark.usefixtures("district")
 @pytest.mark.parametrize("sim", [41], indirect=True)
 async def test_vehicle_killed_mid_mission_and_restarted_ends_failed_as_rebooted_never_completed(
-    client: httpx.AsyncClient, role_tokens: dict[str, str], sim: SimProcess, flights: FlightService
+    client: httpx.AsyncClient, role_tokens: dict[str, str], sim: SimFleetProcess, flights: FlightService
 ) -> None:
     flights.timeouts = dataclasses.replace(TIMEOUTS, link_lost_s=REBOOT_LINK_LOST_S)
     operator = auth(role_tokens["operator"])
@@ -212,12 +136,12 @@ async def test_vehicle_killed_mid_mission_and_restarted_ends_failed_as_rebooted_
     boot_before = (await state_of(client, drone_id, operator))["boot_id"]
     await sim.kill()
     seen: list[State] = []
-    lost = await wait_for(
+    lost = await wait_for_state(
         client, drone_id, operator, lambda s: s["flight"]["phase"] != "auto", within_s=LINK_LOST_S, seen=seen
     )
     assert lost["flight"]["phase"] == "link_lost" and lost["flight"]["running"] is True, lost["flight"]
     sim.start()  # the same port, a new boot: clock at zero, no mission on board
-    end = await wait_for(
+    end = await wait_for_state(
         client,
         drone_id,
         operator,
@@ -239,18 +163,18 @@ async def test_vehicle_killed_mid_mission_and_restarted_ends_failed_as_rebooted_
 @pytest.mark.usefixtures("district", "flights")
 @pytest.mark.parametrize("sim", [42], indirect=True)
 async def test_link_cut_for_longer_than_the_limit_shows_link_lost_then_fails(
-    client: httpx.AsyncClient, role_tokens: dict[str, str], sim: SimProcess
+    client: httpx.AsyncClient, role_tokens: dict[str, str], sim: SimFleetProcess
 ) -> None:
     operator = auth(role_tokens["operator"])
     drone_id, _ = await fly_until_auto(client, sim, operator, from_item=3)
     await sim.kill()
     killed_s = time.monotonic()
-    lost = await wait_for(
+    lost = await wait_for_state(
         client, drone_id, operator, lambda s: s["flight"]["phase"] != "auto", within_s=LINK_LOST_S
     )
     assert lost["flight"]["phase"] == "link_lost" and lost["flight"]["running"] is True, lost["flight"]
     assert lost["last_heard_age_s"] > 2.0  # silent for about the 3 s online timeout
-    end = await wait_for(
+    end = await wait_for_state(
         client, drone_id, operator, lambda s: not s["flight"]["running"], within_s=LINK_LOST_S + 5
     )
     assert end["online"] is False
@@ -268,20 +192,20 @@ async def test_link_cut_for_longer_than_the_limit_shows_link_lost_then_fails(
 @pytest.mark.usefixtures("district", "flights")
 @pytest.mark.parametrize("sim", [43], indirect=True)
 async def test_short_link_blip_within_the_limit_resumes_the_mission_and_completes(
-    client: httpx.AsyncClient, role_tokens: dict[str, str], sim: SimProcess
+    client: httpx.AsyncClient, role_tokens: dict[str, str], sim: SimFleetProcess
 ) -> None:
     operator = auth(role_tokens["operator"])
     drone_id, _ = await fly_until_auto(client, sim, operator, from_item=2)
     sim.signal(signal.SIGSTOP)
     try:
-        lost = await wait_for(
+        lost = await wait_for_state(
             client, drone_id, operator, lambda s: s["flight"]["phase"] != "auto", within_s=LINK_LOST_S
         )
         assert lost["flight"]["phase"] == "link_lost", lost["flight"]
         await asyncio.sleep(max(0.0, BLIP_S - 3.0))
     finally:
         sim.signal(signal.SIGCONT)
-    end = await wait_for(client, drone_id, operator, lambda s: not s["flight"]["running"], within_s=120)
+    end = await wait_for_state(client, drone_id, operator, lambda s: not s["flight"]["running"], within_s=120)
     flight = end["flight"]
     assert flight["phase"] == "done", flight
     assert flight["report"]["completed"] is True

@@ -27,6 +27,7 @@ from app.main import create_app
 from app.services import tokens
 from simulator.fleet import SimFleet
 from tests.dbtools import private_database
+from tests.drones import register_fleet
 from tests.live.wsclient import Server, open_client, recv, subscribe
 from tests.procs import ServeProcess
 
@@ -87,21 +88,8 @@ async def test_a_client_on_one_instance_sees_the_others_drones_and_a_killed_owne
         finally:
             await conn.close()
         async with SimFleet(DRONES, 0, LON, LAT, speedup=1.0, spacing_m=20.0) as fleet:
-            ids = []
-            async with httpx.AsyncClient(base_url=b.url, headers={"Authorization": f"Bearer {token}"}) as c:
-                for v in fleet.vehicles:
-                    r = await c.post(
-                        "/drones",
-                        json={
-                            "name": f"inst-{v.config.sysid}",
-                            "kind": "sim",
-                            "endpoint": f"udpout:127.0.0.1:{v.port}",
-                            "sysid": v.config.sysid,
-                            "home": {"lon_deg": v.config.home_lon_deg, "lat_deg": v.config.home_lat_deg},
-                        },
-                    )
-                    assert r.status_code == 201, r.text
-                    ids.append(r.json()["id"])
+            async with httpx.AsyncClient(base_url=b.url) as c:
+                ids = await register_fleet(c, {"Authorization": f"Bearer {token}"}, fleet, "inst")
             await leases_held_by(own_dsn, "B", DRONES)  # B claims what it registered at its next round
             settings = Settings(
                 database_url=own_dsn,
