@@ -19,12 +19,8 @@ ADMIN = Principal(token_id=1, name="t", role=Role.ADMIN, communities=None)
 
 @pytest.fixture
 async def own_pg() -> AsyncIterator[OwnPostgres]:
-    pg = OwnPostgres()
-    await pg.start()
-    try:
+    async with OwnPostgres() as pg:
         yield pg
-    finally:
-        await pg.destroy()
 
 
 async def delivered(client: LiveClient, relay_b: Relay, n: int, timeout_s: float = 15.0) -> None:

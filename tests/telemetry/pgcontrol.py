@@ -12,7 +12,10 @@ from app.db.embedded import EmbeddedPostgres
 
 
 class OwnPostgres:
-    """An embedded server in a fresh directory; ``stop`` and ``start`` keep its data and its DSN."""
+    """An embedded server in a fresh directory; ``stop`` and ``start`` keep its data and its DSN.
+
+    ``async with OwnPostgres() as pg`` starts it and destroys it (server and directory) on exit.
+    """
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="aerogrid-outage-"))
@@ -33,3 +36,14 @@ class OwnPostgres:
     async def destroy(self) -> None:
         await self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    async def __aenter__(self) -> OwnPostgres:
+        try:
+            await self.start()
+        except BaseException:
+            await self.destroy()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.destroy()

@@ -23,6 +23,7 @@ import pytest
 from app.auth import Role
 from app.db.pool import create_pool
 from app.services import tokens
+from tests.drones import register_sim_drone
 from tests.procs import ServeProcess, SimFleetProcess, free_udp_run
 from tests.telemetry.pgcontrol import OwnPostgres
 
@@ -35,12 +36,8 @@ FSYNC_MS = 1000
 
 @pytest.fixture
 async def own_pg() -> AsyncIterator[OwnPostgres]:
-    pg = OwnPostgres()
-    await pg.start()
-    try:
+    async with OwnPostgres() as pg:
         yield pg
-    finally:
-        await pg.destroy()
 
 
 @pytest.fixture
@@ -80,19 +77,17 @@ async def test_a_service_killed_during_an_outage_replays_its_spool_when_restarte
         async with pool.acquire() as conn:
             token, _ = await tokens.create(conn, name="t", role=Role.ADMIN, communities=None, created_by=None)
         await pool.close()
-        async with httpx.AsyncClient(base_url=first.url, headers={"Authorization": f"Bearer {token}"}) as c:
+        async with httpx.AsyncClient(base_url=first.url) as c:
             for i in range(DRONES):
-                r = await c.post(
-                    "/drones",
-                    json={
-                        "name": f"kill-{i + 1}",
-                        "kind": "sim",
-                        "endpoint": f"udpout:127.0.0.1:{sim_fleet + i}",
-                        "sysid": i + 1,
-                        "home": {"lon_deg": 121.4737, "lat_deg": 31.2304},
-                    },
+                await register_sim_drone(
+                    c,
+                    {"Authorization": f"Bearer {token}"},
+                    name=f"kill-{i + 1}",
+                    port=sim_fleet + i,
+                    sysid=i + 1,
+                    lon_deg=121.4737,
+                    lat_deg=31.2304,
                 )
-                assert r.status_code == 201, r.text
         deadline = time.monotonic() + 30
         while await stored_count(own_pg.dsn) < DRONES:
             assert time.monotonic() < deadline, "no samples from every drone"

@@ -22,6 +22,7 @@ from app.services import tokens
 from app.telemetry.pipeline import TelemetryIngest
 from simulator.fleet import SimFleet
 from tests.conftest import auth
+from tests.drones import register_fleet
 from tests.telemetry.pgcontrol import OwnPostgres
 
 HOME_LON, HOME_LAT = 120.1000, 30.2000
@@ -30,31 +31,8 @@ DRONES = 10
 
 @pytest.fixture
 async def own_pg() -> AsyncIterator[OwnPostgres]:
-    pg = OwnPostgres()
-    await pg.start()
-    try:
+    async with OwnPostgres() as pg:
         yield pg
-    finally:
-        await pg.destroy()
-
-
-async def register_fleet(client: httpx.AsyncClient, headers: dict[str, str], fleet: SimFleet) -> list[int]:
-    ids = []
-    for v in fleet.vehicles:
-        r = await client.post(
-            "/drones",
-            headers=headers,
-            json={
-                "name": f"outage-{v.config.sysid}",
-                "kind": "sim",
-                "endpoint": f"udpout:127.0.0.1:{v.port}",
-                "sysid": v.config.sysid,
-                "home": {"lon_deg": v.config.home_lon_deg, "lat_deg": v.config.home_lat_deg},
-            },
-        )
-        assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
-    return ids
 
 
 async def wait_for(condition: object, timeout_s: float, what: str) -> None:
@@ -87,7 +65,7 @@ async def test_samples_streamed_during_a_database_outage_are_all_stored_once(
         async with app.state.db.pool.acquire() as conn:
             token, _ = await tokens.create(conn, name="t", role=Role.ADMIN, communities=None, created_by=None)
         remove = app.state.flights.manager.add_listener(record)
-        ids = await register_fleet(client, auth(token), fleet)
+        ids = await register_fleet(client, auth(token), fleet, "outage")
         await wait_for(lambda: len({d for d, _ in received}) == DRONES, 20, "positions from every drone")
         await asyncio.sleep(1.0)
 
