@@ -189,3 +189,14 @@ def test_every_label_key_the_page_uses_is_in_the_table() -> None:
 async def test_page_routes_stay_out_of_the_api_description(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not {"/", "/ui/config", "/favicon.ico"} & set(paths)
+
+
+async def test_the_sign_in_form_cannot_put_a_token_in_a_url_before_the_script_takes_it(
+    client: httpx.AsyncClient,
+) -> None:
+    html = (await client.get("/")).text
+    section = re.search(r"<section[^>]*\bid=\"signin\"[^>]*>", html)
+    form = re.search(r"<form[^>]*\bid=\"signin-form\"[^>]*>", html)
+    assert section and form
+    assert re.search(r"\shidden(\s|>|=)", section.group(0)), "shown only once the script is ready"
+    assert 'method="post"' in form.group(0), "a submit without the script must not GET /?token=..."
