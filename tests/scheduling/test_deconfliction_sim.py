@@ -5,32 +5,16 @@ clear is refused with 409 naming the run it would meet."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import asyncpg
 import httpx
-import pytest
-from fastapi import FastAPI
 
-from app.link.autopilots.ardupilot import FlightTimeouts
 from app.scheduling.assignment import distance_m
 from app.scheduling.driver import RunDriver
 from tests.conftest import auth
 from tests.scheduling.kit import load_district, plan_mission, register, sim_vehicles, wait_run
 
-TIMEOUTS = FlightTimeouts(ready_s=30, takeoff_s=30, mission_s=60, landing_s=60, link_lost_s=10)
 PAIR_WITHIN_S = 0.25
-
-
-@pytest.fixture
-def driver(app: FastAPI) -> Iterator[RunDriver]:
-    runs: RunDriver = app.state.runs
-    saved = runs.settings
-    runs.settings = dataclasses.replace(saved, timeouts=TIMEOUTS, progress_s=0.2)
-    try:
-        yield runs
-    finally:
-        runs.settings = saved
 
 
 async def test_second_run_over_the_same_grid_is_layered_and_a_third_with_no_way_out_is_409(

@@ -5,15 +5,10 @@ a run without a drone gets the nearest capable idle one; operator abort brings i
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-
 import asyncpg
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from app.link.autopilots.ardupilot import FlightTimeouts
 from app.scheduling.assignment import distance_m
 from app.scheduling.driver import RunDriver
 from tests.conftest import auth
@@ -22,18 +17,6 @@ from tests.scheduling.kit import load_district, plan_mission, register, sim_vehi
 
 SMALL_BATTERY_WH = 40.0
 NAV_WAYPOINT = 16
-TIMEOUTS = FlightTimeouts(ready_s=30, takeoff_s=30, mission_s=60, landing_s=60, link_lost_s=10)
-
-
-@pytest.fixture
-def driver(app: FastAPI) -> Iterator[RunDriver]:
-    runs: RunDriver = app.state.runs
-    saved = runs.settings
-    runs.settings = dataclasses.replace(saved, timeouts=TIMEOUTS, progress_s=0.2)
-    try:
-        yield runs
-    finally:
-        runs.settings = saved
 
 
 async def test_run_uploads_flies_lands_and_stores_and_streams_every_transition(

@@ -6,17 +6,12 @@ service's own scheduler on the system clock); the runs it creates are flown by t
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
-import pytest
-from fastapi import FastAPI
 
-from app.link.autopilots.ardupilot import FlightTimeouts
 from app.scheduling.clock import SimClock
 from app.scheduling.driver import RunDriver
 from app.scheduling.scheduler import Scheduler, SchedulerSettings
@@ -25,18 +20,6 @@ from tests.scheduling.kit import load_district, plan_mission, register, sim_vehi
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST_DAY = datetime(2031, 6, 2, 8, 0, tzinfo=SHANGHAI)
-TIMEOUTS = FlightTimeouts(ready_s=30, takeoff_s=30, mission_s=60, landing_s=60, link_lost_s=10)
-
-
-@pytest.fixture
-def driver(app: FastAPI) -> Iterator[RunDriver]:
-    runs: RunDriver = app.state.runs
-    saved = runs.settings
-    runs.settings = dataclasses.replace(saved, timeouts=TIMEOUTS, progress_s=0.2)
-    try:
-        yield runs
-    finally:
-        runs.settings = saved
 
 
 def scheduler(pool: asyncpg.Pool, driver: RunDriver, clock: SimClock) -> Scheduler:
