@@ -7,8 +7,6 @@ would to a drone.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +18,7 @@ from shapely.geometry import shape
 from app.services.sample import sample_document
 from simulator.vehicle import SimVehicle, VehicleConfig
 from tests.conftest import auth, wipe_district
+from tests.drones import State, register_sim_vehicle, wait_for_state
 
 SPEEDUP = 25.0
 BATTERY_WH = 400.0
@@ -62,30 +61,14 @@ async def test_plan_upload_fly_and_watch_state_to_landing(
     assert (
         await client.post("/geofences/import", json=sample_document("zones"), headers=admin)
     ).status_code == 200
-    cfg = sim_drone.config
-    r = await client.post(
-        "/drones",
-        json={
-            "name": "sim-17",
-            "kind": "sim",
-            "endpoint": f"udpout:127.0.0.1:{sim_drone.port}",
-            "sysid": cfg.sysid,
-            "home": {"lon_deg": cfg.home_lon_deg, "lat_deg": cfg.home_lat_deg},
-            "capabilities": {"battery_wh": BATTERY_WH, "max_speed_mps": 15},
-        },
-        headers=operator,
+    capabilities = {"battery_wh": BATTERY_WH, "max_speed_mps": 15}
+    drone_id = await register_sim_vehicle(
+        client, operator, sim_drone, name="sim-17", capabilities=capabilities
     )
-    assert r.status_code == 201, r.text
-    drone_id = r.json()["id"]
 
-    state: dict[str, Any] = {}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        state = (await client.get(f"/drones/{drone_id}/state", headers=operator)).json()
-        if state.get("online") and state.get("warnings"):
-            break
-        await asyncio.sleep(0.2)
-    assert state.get("online"), state
+    state = await wait_for_state(
+        client, drone_id, operator, lambda s: bool(s.get("online") and s.get("warnings")), within_s=20
+    )
     assert state["warnings"] == ["FS_GCS_ENABLE is 0: losing the ground station will not trigger RTL"]
 
     grid = smallest_clear_grid()
@@ -113,16 +96,17 @@ async def test_plan_upload_fly_and_watch_state_to_landing(
     r = await client.post(f"/drones/{drone_id}/flight", headers=operator)
     assert r.status_code == 202, r.text
 
-    seen_modes: set[str] = set()
-    max_seq = 0
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        state = (await client.get(f"/drones/{drone_id}/state", headers=operator)).json()
-        seen_modes.add(state.get("mode") or "")
-        max_seq = max(max_seq, state.get("mission_seq") or 0)
-        if state["flight"]["phase"] in ("done", "failed"):
-            break
-        await asyncio.sleep(0.25)
+    seen: list[State] = []
+    state = await wait_for_state(
+        client,
+        drone_id,
+        operator,
+        lambda s: s["flight"]["phase"] in ("done", "failed"),
+        within_s=240,
+        seen=seen,
+    )
+    seen_modes = {s.get("mode") or "" for s in seen}
+    max_seq = max(s.get("mission_seq") or 0 for s in seen)
     flight = state["flight"]
     assert flight["phase"] == "done", flight
     assert flight["report"]["completed"] is True

@@ -16,6 +16,7 @@ from shapely.geometry import shape
 from app.services.sample import sample_document
 from simulator.vehicle import SimVehicle, VehicleConfig
 from tests.conftest import wipe_district
+from tests.drones import register_sim_vehicle, wait_for_state
 
 SPEEDUP = 60.0
 CAMERA = {
@@ -86,31 +87,20 @@ async def register(
     payload: str = "camera",
     also: tuple[str, ...] = (),
 ) -> int:
-    cfg = vehicle.config
     capabilities: dict[str, Any] = {"battery_wh": battery_wh, "max_speed_mps": 15}
     for name in (payload, *also):
         capabilities[name] = CAMERA if name == "camera" else SPEAKER
-    r = await client.post(
-        "/drones",
-        json={
-            "name": f"sim-{cfg.sysid}",
-            "kind": "sim",
-            "endpoint": f"udpout:127.0.0.1:{vehicle.port}",
-            "sysid": cfg.sysid,
-            "home": {"lon_deg": cfg.home_lon_deg, "lat_deg": cfg.home_lat_deg},
-            "capabilities": capabilities,
-        },
-        headers=headers,
+    drone_id = await register_sim_vehicle(
+        client, headers, vehicle, name=f"sim-{vehicle.config.sysid}", capabilities=capabilities
     )
-    assert r.status_code == 201, r.text
-    drone_id: int = r.json()["id"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        state = (await client.get(f"/drones/{drone_id}/state", headers=headers)).json()
-        if state.get("online") and state.get("lat_deg") is not None:
-            return drone_id
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"drone {drone_id} never came online")
+    await wait_for_state(
+        client,
+        drone_id,
+        headers,
+        lambda s: bool(s.get("online")) and s.get("lat_deg") is not None,
+        within_s=20,
+    )
+    return drone_id
 
 
 async def plan_mission(

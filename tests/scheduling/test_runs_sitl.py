@@ -3,9 +3,7 @@ AEROGRID_SITL_BINARY set or arducopter on PATH; skipped with the reason otherwis
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -14,6 +12,7 @@ import pytest
 
 from simulator.sitl import SITL_BINARY_ENV, SitlInstance, find_sitl_binary
 from tests.conftest import auth
+from tests.drones import wait_for_state
 from tests.scheduling.kit import CAMERA, grid_point, load_district, plan_mission, states_of, wait_run
 
 pytestmark = pytest.mark.sitl
@@ -51,10 +50,7 @@ async def test_two_sortie_run_on_sitl_flies_both_sorties_with_a_battery_swap_bet
     )
     assert r.status_code == 201, r.text
     drone_id = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while not (await client.get(f"/drones/{drone_id}/state", headers=operator)).json().get("lat_deg"):
-        assert time.monotonic() < deadline, "SITL never reported a position"
-        await asyncio.sleep(0.5)
+    await wait_for_state(client, drone_id, operator, lambda s: bool(s.get("lat_deg")), within_s=60)
     mission = await plan_mission(client, operator, drone_id, swath_m=40, battery={"capacity_wh": 40})
     assert len(mission["sorties"]) == 2
     r = await client.post("/runs", json={"mission_id": mission["id"], "drone_id": drone_id}, headers=operator)
