@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -37,7 +36,8 @@ from app.auth import Role
 from app.config import Settings
 from app.main import create_app
 from app.services import tokens
-from tests.conftest import _with_database, auth
+from tests.conftest import auth
+from tests.dbtools import private_database
 
 
 class ErrorShapeViolation(AssertionError):
@@ -77,14 +77,8 @@ CHECKS = [
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fresh_dsn(server_dsn: str) -> AsyncIterator[str]:
     """A database of its own: generated requests revoke tokens and delete rows at random."""
-    name = f"aerogrid_schemathesis_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield _with_database(server_dsn, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with private_database(server_dsn, "aerogrid_schemathesis") as db:
+        yield db.dsn
 
 
 @pytest.fixture(scope="module")
