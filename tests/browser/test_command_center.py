@@ -85,6 +85,40 @@ def test_sign_in_refuses_a_bad_token_keeps_a_good_one_over_a_reload_and_sign_out
     assert not visible(driver, "#app")
 
 
+RESOURCES_JS = "return performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname)"
+
+
+def test_grid_states_come_from_one_bulk_read_and_a_flown_grid_shows_patrolled(
+    open_browser: Launcher, district: District
+) -> None:
+    flown = [c for c, g in _grid_states(district).items() if g["last_patrolled_at"]]
+    assert flown, "the stack's coverage runs stored no patrol"
+    driver = signed_in(open_browser, district, "viewer")
+    grids = "#map [data-grid-code]"
+    wait_for(driver, "every grid drawn", lambda d: count(d, grids) >= len(district.grid_codes))
+
+    def states_match(d: WebDriver) -> bool:
+        """Every grid the API calls freshly patrolled, with nothing open on it, is `patrolled` on the page."""
+        api_states = _grid_states(district)
+        quiet = [
+            c for c in flown if not (api_states[c]["open_alerts"] or api_states[c]["active_work_orders"])
+        ]
+        return bool(quiet) and all(
+            attr(d, f'#map [data-grid-code="{c}"]', "data-state") == "patrolled" for c in quiet
+        )
+
+    wait_for(driver, "the flown grids patrolled", states_match, timeout_s=20.0)
+    paths: list[str] = driver.execute_script(RESOURCES_JS)
+    assert "/patrols/grid-states" in paths
+    assert not [p for p in paths if p.endswith("/coverage")], (
+        "per-grid coverage read before any grid was opened"
+    )
+
+
+def _grid_states(district: District) -> dict[str, Any]:
+    return {g["grid_code"]: g for g in api(district, "viewer", "/patrols/grid-states")["grids"]}
+
+
 def test_the_page_loads_the_district_and_its_drones_with_no_console_errors(
     open_browser: Launcher, district: District
 ) -> None:

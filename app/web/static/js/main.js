@@ -350,19 +350,21 @@ async function loadTracks() {
   });
 }
 
-/** Patrol coverage per grid (one request per grid, two at a time: the service computes it lazily). */
-async function loadCoverage(codes = [...state.grids.keys()]) {
-  await eachLimited(codes, 2, async (code) => {
-    state.coverage.set(code, await api(`/grids/${encodeURIComponent(code)}/coverage`));
-    updateGridState(code);
-  });
+/** Every grid's latest patrol in one request; the unseen part is read per grid by the grid detail only.
+ * Patrols are computed on read, a bounded number per request: while some are left, read again soon. */
+async function loadCoverage() {
+  try {
+    const states = await api('/patrols/grid-states');
+    for (const g of states.grids) state.coverage.set(g.grid_code, g);
+    updateAllGridStates();
+    if (states.pending_patrols > 0) setTimeout(loadCoverage, 5000);
+  } catch (err) {
+    toast(err.message, true);
+  }
 }
 
 async function refreshCoverageForRun(runId) {
-  const run = state.runs.get(runId);
-  if (!run) return;
-  const mission = await missionOf(run.mission_id);
-  await loadCoverage(mission.grid_codes || []);
+  if (state.runs.has(runId)) await loadCoverage();
 }
 
 /** alert > work order > overdue / patrolled (by the latest patrol's age) > idle (never patrolled). */
