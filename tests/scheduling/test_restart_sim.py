@@ -20,6 +20,7 @@ from app.services.sample import sample_document
 from simulator.vehicle import SimVehicle, VehicleConfig
 from tests.conftest import auth
 from tests.dbtools import private_database
+from tests.drones import register_sim_vehicle
 from tests.procs import ServeProcess
 from tests.scheduling.kit import CAMERA, grid_point, smallest_clear_grid
 
@@ -96,20 +97,10 @@ async def test_sigkilled_service_reattaches_to_the_run_in_flight_and_tracks_it_t
         async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
             for kind, path in (("grids", "/grids/import"), ("zones", "/geofences/import")):
                 assert (await http.post(path, json=sample_document(kind), headers=admin)).status_code == 200
-            r = await http.post(
-                "/drones",
-                json={
-                    "name": "restart",
-                    "kind": "sim",
-                    "endpoint": f"udpout:127.0.0.1:{vehicle.port}",
-                    "sysid": 81,
-                    "home": {"lon_deg": lon, "lat_deg": lat},
-                    "capabilities": {"battery_wh": 400, "camera": CAMERA},
-                },
-                headers=operator,
+            capabilities = {"battery_wh": 400, "camera": CAMERA}
+            drone_id = await register_sim_vehicle(
+                http, operator, vehicle, name="restart", capabilities=capabilities
             )
-            assert r.status_code == 201, r.text
-            drone_id = r.json()["id"]
             await poll(
                 http,
                 f"/drones/{drone_id}/state",
