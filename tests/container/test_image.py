@@ -14,7 +14,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.procs import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("app", "missions", "geofences", "simulator")
@@ -142,13 +143,6 @@ def test_the_wheel_carries_every_data_file_the_packages_load(tmp_path: Path) -> 
     assert not [p for p in tracked if p.endswith(".py") and p not in in_wheel]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _healthcheck_command(stage: FinalStage, port: int) -> list[str]:
     """The image's HEALTHCHECK, pointed at ``port`` (the test cannot own port 8000 on a shared machine)."""
     image_port = stage.env["AEROGRID_PORT"]
@@ -162,7 +156,7 @@ def test_the_image_command_with_the_image_environment_serves_and_passes_its_heal
     dockerfile: tuple[FinalStage, list[str]], tmp_path: Path
 ) -> None:
     stage, _ = dockerfile
-    port = _free_port()
+    port = free_tcp_port()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     data_dir.chmod(0o777)  # as root, the embedded PostgreSQL runs as its own system user
