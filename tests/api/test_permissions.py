@@ -26,6 +26,7 @@ REQUIRED: dict[tuple[str, str], Permission | tuple[Permission, ...] | None] = {
     ("GET", "/grids/{code}"): Permission.READ,
     ("GET", "/grids/{code}/coverage"): Permission.READ,
     ("GET", "/grids/{code}/patrols"): Permission.READ,
+    ("GET", "/patrols/grid-states"): Permission.READ,
     ("DELETE", "/grids/{code}"): Permission.MANAGE_DISTRICT,
     ("GET", "/communities"): Permission.READ,
     ("POST", "/geofences/import"): Permission.MANAGE_DISTRICT,
