@@ -16,6 +16,7 @@ import httpx
 import psutil
 from websockets.sync.client import connect
 
+from app.api.forward import HOP_HEADER
 from app.db.embedded import postmaster_pid
 from tests.procs import DemoProcess, free_tcp_port_pair
 
@@ -23,9 +24,12 @@ STATE_WITHIN_S = 15.0
 
 
 def _linked_by(base_url: str, token: str, drone_ids: list[int]) -> set[int]:
-    headers = {"Authorization": f"Bearer {token}"}
+    """The drones this instance links itself: the hop header keeps it from routing the state read
+    to the other instance (it answers 503 drone_link_moving for a drone it does not link)."""
+    headers = {"Authorization": f"Bearer {token}", HOP_HEADER: "test"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=10.0) as client:
-        return {d for d in drone_ids if client.get(f"/drones/{d}/state").json()["linked"]}
+        states = {d: client.get(f"/drones/{d}/state") for d in drone_ids}
+    return {d for d, r in states.items() if r.status_code == 200 and r.json()["linked"]}
 
 
 def _live_states_for(port: int, token: str, drone_id: int) -> list[dict[str, object]]:
