@@ -71,7 +71,7 @@ async def test_samples_a_full_spool_dropped_are_alerted_per_drone_once_the_datab
         async with app.state.db.pool.acquire() as conn:
             token, _ = await tokens.create(conn, name="t", role=Role.ADMIN, communities=None, created_by=None)
         remove = app.state.flights.manager.add_listener(record)
-        ids = await register_fleet(client, auth(token), fleet)
+        ids = await register_fleet(client, auth(token), fleet, "outage")
         await wait_for(lambda: set(sent) == set(ids), 20, "positions from every drone")
 
         await own_pg.stop()
