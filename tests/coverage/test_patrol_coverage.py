@@ -84,7 +84,8 @@ def camera_on_by_seq(items: list[dict[str, Any]]) -> list[bool]:
 
 def raster_seen_share(grid: Any, rows: list[asyncpg.Record], items: list[dict[str, Any]]) -> float:
     """Share of a 2 m lattice of grid points seen from a camera-on AUTO leg: the point projects onto
-    the leg and lies within half the footprint width (at the leg's lower altitude) of it."""
+    the leg and lies within half the footprint width (at the leg's lower altitude) of it, or lies in
+    the round join where two imaging legs meet."""
     frame = LocalFrame.for_geometry(grid)
     local = frame.to_local(grid)
     on = camera_on_by_seq(items)
@@ -106,10 +107,12 @@ def raster_seen_share(grid: Any, rows: list[asyncpg.Record], items: list[dict[st
     inside = shapely.get_coordinates(pts[shapely.contains(local, pts)])
     seen = np.zeros(len(inside), dtype=bool)
     legs = 0
+    previous_half_m: float | None = None  # the half width of the leg ending at ``a``, when it imaged
     for a, b in itertools.pairwise(rows):
-        if not (imaging(a) and imaging(b)):
-            continue
-        if a["mission_seq"] != b["mission_seq"] and (b["time"] - a["time"]).total_seconds() > 5:
+        if not (imaging(a) and imaging(b)) or (
+            a["mission_seq"] != b["mission_seq"] and (b["time"] - a["time"]).total_seconds() > 5
+        ):
+            previous_half_m = None
             continue
         pa = np.array(frame.xy(a["lon_deg"], a["lat_deg"]))
         d = np.array(frame.xy(b["lon_deg"], b["lat_deg"])) - pa
@@ -122,6 +125,11 @@ def raster_seen_share(grid: Any, rows: list[asyncpg.Record], items: list[dict[st
         across = np.abs(rel[:, 0] * d[1] - rel[:, 1] * d[0]) / np.sqrt(length_sq)
         half_m = SENSOR_PER_FOCAL * min(a["alt_rel_m"], b["alt_rel_m"]) / 2
         seen |= (t >= 0) & (t <= 1) & (across <= half_m)
+        if previous_half_m is not None:
+            # Where two imaging legs join, the camera swept the wedge between their strips too
+            # (the service buffers a run with round joins); sparse samples make the wedges large.
+            seen |= np.hypot(rel[:, 0], rel[:, 1]) <= min(previous_half_m, half_m)
+        previous_half_m = half_m
     assert legs, "no camera-on legs stored"
     return float(np.count_nonzero(seen)) / len(inside)
 
@@ -225,7 +233,7 @@ async def test_patrol_cut_halfway_reports_seen_share_and_a_replan_covers_the_gap
             upload_id,
         )
     expected = raster_seen_share(grid, rows, items)
-    # The raster differs from the polygons by the 2 m lattice and the wedges where legs join.
+    # The raster differs from the polygons by the 2 m lattice.
     assert abs(cov["seen_share"] - expected) <= 0.01, (cov["seen_share"], expected)
     assert 0.3 <= cov["seen_share"] <= 0.7, "cut about halfway through the camera work"
 

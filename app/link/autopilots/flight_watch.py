@@ -103,11 +103,20 @@ class FlightWatch:
         return self.boot_id is not None and t.boot_id != self.boot_id
 
     def mission_mismatch(self, t: VehicleTracker) -> bool:
-        """A MISSION_CURRENT received during the flight reports another item count than expected."""
+        """A MISSION_CURRENT received during the flight reports another item count than expected.
+
+        Not judged while the vehicle, heard again after a silence, has not yet been placed in a boot
+        by a time-stamped sample: a restarted vehicle's first MISSION_CURRENT (no mission on board)
+        can arrive before its first sample, and the flight then ends as what it is, a reboot.
+        """
         fresh = t.mission_reports > self.reports_at_start
         total = t.mission_total
         return (
-            fresh and self.expected_total is not None and total is not None and total != self.expected_total
+            fresh
+            and not t.boot.awaiting_sample
+            and self.expected_total is not None
+            and total is not None
+            and total != self.expected_total
         )
 
     def _disturbed(self, t: VehicleTracker) -> bool:
