@@ -8,6 +8,7 @@ each other's rows.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import secrets
@@ -146,10 +147,22 @@ TABLES_WITH_DATA = ("drone_uploads", "missions", "drones", "grids", "communities
 
 
 async def wipe_district(pool: asyncpg.Pool) -> None:
-    """Empty the district tables (tokens stay) so a test starts from a known state."""
-    async with pool.acquire() as conn:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES_WITH_DATA)} CASCADE")
-        await conn.execute("UPDATE district_settings SET ceiling_m = 120")
+    """Empty the district tables (tokens stay) so a test starts from a known state.
+
+    The app's background workers (ingest, alert detection, SLA checks) keep writing while a test
+    wipes; TRUNCATE ... CASCADE takes its locks in another order than they do, and PostgreSQL may
+    pick the wipe as a deadlock's victim. Its answer to a deadlock is to run the transaction again.
+    """
+    for attempt in range(5):
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute(f"TRUNCATE {', '.join(TABLES_WITH_DATA)} CASCADE")
+                await conn.execute("UPDATE district_settings SET ceiling_m = 120")
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
