@@ -46,9 +46,10 @@ async def test_run_uploads_flies_lands_and_stores_and_streams_every_transition(
         streamed = [(await recv_until(ws, "run"))["run"] for _ in run["transitions"][1:]]
         await ws.close()
     assert run["state"] == "completed", run
-    assert states_of(run) == [
-        "planned", "dispatching", "uploading", "ready", "running", "running", "returning", "landed", "completed",
-    ]  # fmt: skip
+    flown = ["planned", "dispatching", "uploading", "ready", "running", "running"]
+    # At 60x the return home can be over (seconds of flight in a tenth of a wall second) before the
+    # driver looks again on a loaded machine: it then goes from running to landed, never past either.
+    assert states_of(run) in ([*flown, "returning", "landed", "completed"], [*flown, "landed", "completed"])
     assert [t["reason"] for t in run["transitions"] if t["from_state"] == t["to_state"]] == [
         "mission complete: this boot reached the last item"
     ]
@@ -98,16 +99,11 @@ async def test_two_sortie_run_waits_for_continue_and_flies_the_second_sortie_on_
         )
     assert run["state"] == "completed", run
     assert run["drone_id"] == second_id
-    assert states_of(run)[-8:] == [
-        "waiting",
-        "uploading",
-        "ready",
-        "running",
-        "running",
-        "returning",
-        "landed",
-        "completed",
-    ]
+    states = states_of(run)
+    second = states[len(states) - 1 - states[::-1].index("waiting") :]
+    flown = ["waiting", "uploading", "ready", "running", "running"]
+    # As above: at 60x the driver may see the vehicle landed before it sees it returning.
+    assert second in ([*flown, "returning", "landed", "completed"], [*flown, "landed", "completed"]), states
     async with pool.acquire() as conn:
         uploads = await conn.fetch(
             "SELECT drone_id, sortie FROM drone_uploads WHERE mission_id = $1 ORDER BY id", mission["id"]
