@@ -82,8 +82,8 @@ def postgres() -> Iterator[str]:
             embedded.stop()
 
 
-async def prepare_database(server_dsn: str) -> tuple[str, str]:
-    """A fresh database with the schema and one viewer token: (its URL, the token)."""
+async def prepare_database(server_dsn: str, role: Role = Role.VIEWER) -> tuple[str, str]:
+    """A fresh database with the schema and one token of ``role``: (its URL, the token)."""
     name = f"aerogrid_bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(server_dsn)
     try:
@@ -95,9 +95,7 @@ async def prepare_database(server_dsn: str) -> tuple[str, str]:
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
-        token, _ = await tokens.create(
-            conn, name="bench", role=Role.VIEWER, communities=None, created_by=None
-        )
+        token, _ = await tokens.create(conn, name="bench", role=role, communities=None, created_by=None)
     finally:
         await conn.close()
     return dsn, token

@@ -23,25 +23,18 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from auth_flood import free_tcp_port, postgres, prepare_database
 
 from app.auth import Role
-from app.db.migrate import migrate
 from app.db.repos.telemetry import ensure_partition, partition_start
-from app.services import tokens
 
 log = logging.getLogger("bench.grid_states")
 
@@ -54,48 +47,6 @@ IMPORT_BATCH = 500
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 PARTITION_H = 24
 """The server's default AEROGRID_TELEMETRY_PARTITION_HOURS: the seeded samples' partitions."""
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    from app.db.embedded import EmbeddedPostgres
-
-    with tempfile.TemporaryDirectory(prefix="aerogrid-bench-") as tmp:
-        os.chmod(tmp, 0o755)
-        embedded = EmbeddedPostgres(Path(tmp) / "pgdata")
-        try:
-            yield embedded.start()
-        finally:
-            embedded.stop()
-
-
-async def prepare_database(server_dsn: str) -> tuple[str, str]:
-    """A fresh database with the schema and one admin token: (its URL, the token)."""
-    name = f"aerogrid_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(server_dsn)
-    dsn = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-        token, _ = await tokens.create(conn, name="bench", role=Role.ADMIN, communities=None, created_by=None)
-    finally:
-        await conn.close()
-    return dsn, token
 
 
 def grid_feature(n: int) -> dict[str, object]:
@@ -241,7 +192,7 @@ async def bulk_s(client: httpx.AsyncClient, repeats: int) -> tuple[float, int]:
 
 
 async def run(args: argparse.Namespace, server_dsn: str) -> int:
-    dsn, token = await prepare_database(server_dsn)
+    dsn, token = await prepare_database(server_dsn, Role.ADMIN)
     port = free_tcp_port()
     server = start_server(dsn, port)
     headers = {"Authorization": f"Bearer {token}"}
